@@ -1,0 +1,248 @@
+"""One field-mapping YAML: which CRM fields feed the model, what "converted" means, where results go.
+
+``load_mapping(path)`` reads and validates a file and returns a :class:`Mapping`; every problem is
+raised as :class:`~connector.errors.MappingError` naming the file, the line and the key path.
+Rules on values (outcome, points) live in :mod:`connector.rules`; the YAML/line plumbing lives in
+:mod:`connector.yamlmarks`. The examples in ``mappings/`` show every key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from connector.errors import MappingError
+from connector.rules import Condition, PointsRule
+from connector.yamlmarks import compose_with_lines, error_from_validation
+
+FeatureKind = Literal["category", "number", "boolean", "date", "text_present"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Outcome(_Strict):
+    """How a record's outcome is read: converted if any ``converted_when`` condition holds,
+    lost if any ``lost_when`` condition holds, otherwise still open."""
+
+    converted_when: Annotated[list[Condition], Field(min_length=1)]
+    lost_when: Annotated[list[Condition], Field(min_length=1)]
+
+    def of(self, record: dict[str, Any]) -> bool | None:
+        """True (converted), False (lost) or None (open) for one record."""
+        if any(c.holds(record) for c in self.converted_when):
+            return True
+        if any(c.holds(record) for c in self.lost_when):
+            return False
+        return None
+
+    def fields(self) -> list[str]:
+        """The CRM fields the rule reads."""
+        return [c.field for c in (*self.converted_when, *self.lost_when)]
+
+
+class Feature(_Strict):
+    """One CRM field fed to the model, and how its values are read."""
+
+    field: str
+    kind: FeatureKind
+    label: str
+    unit: str | None = None
+    trim: bool = True
+    case_fold: bool = True
+    aliases: dict[str, list[str]] = {}
+    missing_values: list[float | str] = []
+    derive: Literal["days_after_created", "month", "weekday", "hour"] | None = None
+    min_count: Annotated[int, Field(ge=1)] = 20
+    max_levels: Annotated[int, Field(ge=1, le=200)] = 30
+
+    @model_validator(mode="after")
+    def _options_fit_kind(self) -> Feature:
+        if self.aliases and self.kind != "category":
+            raise ValueError("`aliases` only applies to kind: category")
+        if self.derive is not None and self.kind != "date":
+            raise ValueError("`derive` only applies to kind: date")
+        return self
+
+
+class OutputField(_Strict):
+    """A CRM field the connector writes; ``max_length`` caps text values (reason)."""
+
+    field: str
+    max_length: Annotated[int, Field(ge=20)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        # `score: LS_Score__c` is the common case; the mapping form adds max_length.
+        return {"field": value} if isinstance(value, str) else value
+
+
+class Outputs(_Strict):
+    """Where results are written. score, tier and reason are required."""
+
+    score: OutputField
+    tier: OutputField
+    reason: OutputField
+    probability: OutputField | None = None
+    model_version: OutputField | None = None
+    scored_at: OutputField | None = None
+
+    def named(self) -> list[tuple[str, str]]:
+        """(role, CRM field) for every configured output, in a fixed order."""
+        return [(role, out.field) for role in type(self).model_fields
+                if (out := getattr(self, role)) is not None]
+
+
+class Tier(_Strict):
+    """A tier: leads at or above ``min_score``, or within the ``top_share`` of the reference
+    population; the last tier takes the rest and has neither."""
+
+    name: Annotated[str, Field(min_length=1, max_length=40)]
+    min_score: Annotated[int, Field(ge=0, le=100)] | None = None
+    top_share: Annotated[float, Field(gt=0, lt=1)] | None = None
+
+
+class Reasons(_Strict):
+    """How the reason text is built."""
+
+    count: Annotated[int, Field(ge=1, le=10)] = 3
+    separator: str = " · "
+
+
+_DEFAULT_TIERS = [Tier(name="Hot", top_share=0.1), Tier(name="Warm", top_share=0.3),
+                  Tier(name="Cool", top_share=0.6), Tier(name="Cold")]
+
+
+class Scoring(_Strict):
+    """What the score means and how it is cut into tiers (see README: score scale)."""
+
+    scale: Literal["probability", "percentile"] = "probability"
+    tiers: Annotated[list[Tier], Field(min_length=2)] = _DEFAULT_TIERS
+    reasons: Reasons = Reasons()
+
+    @model_validator(mode="after")
+    def _tiers_consistent(self) -> Scoring:
+        *ranked, rest = self.tiers
+        if rest.min_score is not None or rest.top_share is not None:
+            raise ValueError(f"the last tier ({rest.name}) takes the rest: give it no cut")
+        by_share = [t.top_share is not None for t in ranked]
+        if any(t.min_score is None and t.top_share is None for t in ranked):
+            raise ValueError("every tier but the last needs `min_score` or `top_share`")
+        if any(by_share) and not all(by_share) or any(t.min_score is not None and t.top_share
+                                                      is not None for t in ranked):
+            raise ValueError("use either `min_score` on every tier or `top_share` on every tier")
+        cuts = [t.top_share if all(by_share) else -t.min_score for t in ranked]
+        if cuts != sorted(set(cuts)):
+            raise ValueError("tiers must go from best to worst with strictly widening cuts")
+        if len({t.name for t in self.tiers}) != len(self.tiers):
+            raise ValueError("tier names must be unique")
+        return self
+
+
+class Baseline(_Strict):
+    """What admins use today, scored on the same holdout: a points rule or a CRM score field."""
+
+    points: list[PointsRule] | None = None
+    score_field: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Baseline:
+        if (self.points is None) == (self.score_field is None):
+            raise ValueError("give exactly one of `points` or `score_field`")
+        return self
+
+
+class Training(_Strict):
+    """Minimum data to train and the share of newest closed leads held out."""
+
+    min_closed: Annotated[int, Field(ge=10)] = 1000
+    min_converted: Annotated[int, Field(ge=5)] = 120
+    holdout_share: Annotated[float, Field(ge=0.05, le=0.5)] = 0.2
+
+
+class Mapping(_Strict):
+    """A validated mapping file."""
+
+    crm: Literal["salesforce", "hubspot"]
+    object: str
+    time_field: str
+    outcome: Outcome
+    features: Annotated[list[Feature], Field(min_length=1)]
+    outputs: Outputs
+    scoring: Scoring = Scoring()
+    baseline: Baseline | None = None
+    training: Training = Training()
+    source: str | None = Field(default=None, exclude=True)
+
+    def outcome_of(self, record: dict[str, Any]) -> bool | None:
+        """True if converted, False if lost, None if the lead is still open."""
+        return self.outcome.of(record)
+
+    def input_fields(self) -> list[str]:
+        """Every CRM field the connector must pull: features, outcome, time field, baseline."""
+        fields = [f.field for f in self.features] + self.outcome.fields() + [self.time_field]
+        if self.baseline is not None:
+            fields += [r.field for r in self.baseline.points or []]
+            fields += [self.baseline.score_field] if self.baseline.score_field else []
+        return list(dict.fromkeys(fields))
+
+    def output_fields(self) -> list[str]:
+        """Every CRM field the connector writes."""
+        return [field for _, field in self.outputs.named()]
+
+    def feature(self, field: str) -> Feature:
+        """The feature spec mapped to ``field``."""
+        return next(f for f in self.features if f.field == field)
+
+
+def _cross_checks(m: Mapping) -> list[tuple[tuple, str, str]]:
+    """Rules spanning several keys, each as (key path, message, hint)."""
+    problems = []
+    seen_out: dict[str, str] = {}
+    for role, field in m.outputs.named():
+        if field.casefold() in seen_out:
+            problems.append((("outputs", role), f"output field {field} is also used for "
+                             f"{seen_out[field.casefold()]}", "give each output its own field"))
+        seen_out.setdefault(field.casefold(), role)
+    outcome_fields = {f.casefold() for f in m.outcome.fields()}
+    seen_feat: set[str] = set()
+    for i, feat in enumerate(m.features):
+        key = feat.field.casefold()
+        if key in seen_feat:
+            problems.append((("features", i, "field"), f"feature {feat.field} is listed twice",
+                             "keep one entry per CRM field"))
+        if key in seen_out:
+            problems.append((("features", i, "field"), f"{feat.field} is an output field "
+                             "(the model would learn from its own scores)",
+                             "remove it from features or pick another output field"))
+        if key in outcome_fields:
+            problems.append((("features", i, "field"), f"{feat.field} decides the outcome, "
+                             "so it leaks the answer", "remove it from features"))
+        seen_feat.add(key)
+    return problems
+
+
+def load_mapping(path: str | Path) -> Mapping:
+    """Read, validate and return the mapping in ``path``; raise MappingError on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MappingError(f"cannot read the mapping: {exc}", "check the path and encoding",
+                           file=str(path)) from exc
+    data, lines = compose_with_lines(text, str(path))
+    if not isinstance(data, dict):
+        raise MappingError("the file must hold a YAML mapping (key: value lines)",
+                           file=str(path), line=1)
+    try:
+        mapping = Mapping.model_validate({**data, "source": str(path)})
+    except ValidationError as exc:
+        raise error_from_validation(exc, lines, str(path)) from None
+    for key_path, message, hint in _cross_checks(mapping):
+        raise MappingError(message, hint, file=str(path), line=lines.line_of(key_path),
+                           key=".".join(map(str, key_path)))
+    return mapping

@@ -1,0 +1,163 @@
+"""Local emulators of the Salesforce REST and HubSpot CRM v3 APIs, for tests, benchmarks and demos.
+
+``Sandbox`` starts both (or one) on 127.0.0.1: Salesforce over TLS with a throwaway CA, HubSpot
+over plain HTTP, as the unmodified SDK clients expect. Use it as a context manager::
+
+    with Sandbox(seed="bank") as sandbox:
+        sandbox.info["salesforce"]["token_url"]
+        sandbox.salesforce.hidden_outcomes()
+
+With ``port=N`` Salesforce listens on N and HubSpot on N+1; ``port=0`` picks free ports.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from connector.sandbox.faults import FaultPlan
+from connector.sandbox.seeding import SeedData, load_bank, load_csv
+from connector.sandbox.server import ServerThread, TLSFiles, make_tls_files
+
+SALESFORCE_DEFAULTS = {
+    "username": "admin@sandbox.leadscore.dev",
+    "password": "sandbox-password",
+    "security_token": "sandbox-token",
+    "consumer_key": "sandbox-consumer-key",
+    "consumer_secret": "sandbox-consumer-secret",
+}
+HUBSPOT_DEFAULTS = {"access_token": "sandbox-hubspot-token"}
+CRMS = ("salesforce", "hubspot")
+
+__all__ = ["Sandbox", "SALESFORCE_DEFAULTS", "HUBSPOT_DEFAULTS", "CRMS"]
+
+
+def _seed_data(seed: str | Path | SeedData | None) -> SeedData | None:
+    if seed is None or seed == "none":
+        return None
+    if isinstance(seed, SeedData):
+        return seed
+    if seed == "bank":
+        return load_bank()
+    return load_csv(Path(seed))
+
+
+class Sandbox:
+    """Both CRM emulators in this process, each on its own loopback port, until :meth:`stop`."""
+
+    def __init__(self, *, crms: tuple[str, ...] = CRMS, port: int = 0,
+                 seed: str | Path | SeedData | None = None, latency_ms: float = 0.0,
+                 jitter_ms: float = 0.0, faults: str = "", hubspot_tier: str = "professional",
+                 daily_api_limit: int = 100_000, session_lifetime_s: float = 7200.0) -> None:
+        unknown = set(crms) - set(CRMS)
+        if unknown or not crms:
+            raise ValueError(f"unknown CRM {sorted(unknown)}; choose from {', '.join(CRMS)}")
+        self.crms, self.port = tuple(crms), port
+        self.plan = FaultPlan.parse(faults, latency_ms=latency_ms, jitter_ms=jitter_ms)
+        self._seed = seed
+        self._options = {"hubspot_tier": hubspot_tier, "daily_api_limit": daily_api_limit,
+                         "session_lifetime_s": session_lifetime_s}
+        self.directory: Path | None = None
+        self.salesforce = None
+        self.hubspot = None
+        self._servers: dict[str, ServerThread] = {}
+        self.info: dict[str, dict] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> Sandbox:
+        """Create the stores, seed them, and start serving. Returns ``self``."""
+        self.directory = Path(tempfile.mkdtemp(prefix="leadscore-sandbox-"))
+        try:
+            data = _seed_data(self._seed)
+            next_port = self.port
+            if "salesforce" in self.crms:
+                self._start_salesforce(next_port, data)
+                next_port = next_port + 1 if next_port else 0
+            if "hubspot" in self.crms:
+                self._start_hubspot(next_port, data)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop every server and delete the sandbox's temporary files."""
+        for server in self._servers.values():
+            server.stop()
+        self._servers.clear()
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory = None
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    # -- faults ----------------------------------------------------------------------------------
+
+    def set_faults(self, spec: str, *, latency_ms: float | None = None,
+                   jitter_ms: float | None = None) -> None:
+        """Replace the fault plan while running (random draws restart from the spec's seed)."""
+        self.plan = FaultPlan.parse(
+            spec, latency_ms=self.plan.latency_ms if latency_ms is None else latency_ms,
+            jitter_ms=self.plan.jitter_ms if jitter_ms is None else jitter_ms)
+
+    def _plan(self) -> FaultPlan:
+        return self.plan
+
+    # -- the two emulators -------------------------------------------------------------------------
+
+    def _start_salesforce(self, port: int, data: SeedData | None) -> None:
+        from connector.sandbox.salesforce_api import build_app
+        from connector.sandbox.salesforce_auth import make_jwt_keypair
+        from connector.sandbox.salesforce_org import SalesforceOrg
+
+        tls: TLSFiles = make_tls_files(self.directory / "tls")
+        jwt = make_jwt_keypair(self.directory / "jwt")
+        self.salesforce = SalesforceOrg(
+            daily_api_limit=self._options["daily_api_limit"],
+            session_lifetime_s=self._options["session_lifetime_s"],
+            jwt_cert_file=jwt.cert_file, **SALESFORCE_DEFAULTS)
+        if data is not None:
+            self.salesforce.seed(data)
+        server = ServerThread(build_app(self.salesforce, plan_of=self._plan), port=port,
+                              tls=tls, name="salesforce")
+        self._servers["salesforce"] = server.start()
+        self.salesforce.instance_url = server.base_url
+        self.info["salesforce"] = {
+            "instance_url": server.base_url,
+            "token_url": f"{server.base_url}/services/oauth2/token",
+            **SALESFORCE_DEFAULTS,
+            "ca_file": str(tls.ca_file),
+            "jwt_private_key_file": str(jwt.key_file),
+            "jwt_cert_file": str(jwt.cert_file),
+            "api_version": self.salesforce.api_version,
+            "admin_url": f"{server.base_url}/__sandbox",
+        }
+
+    def _start_hubspot(self, port: int, data: SeedData | None) -> None:
+        from connector.sandbox.hubspot_api import build_app
+        from connector.sandbox.hubspot_portal import HubSpotPortal
+
+        self.hubspot = HubSpotPortal(tier=self._options["hubspot_tier"], **HUBSPOT_DEFAULTS)
+        if data is not None:
+            self.hubspot.seed(data)
+        server = ServerThread(build_app(self.hubspot, plan_of=self._plan), port=port,
+                              name="hubspot")
+        self._servers["hubspot"] = server.start()
+        self.info["hubspot"] = {
+            "base_url": server.base_url,
+            **HUBSPOT_DEFAULTS,
+            "ca_file": None,
+            "tier": self._options["hubspot_tier"],
+            "admin_url": f"{server.base_url}/__sandbox",
+        }
+
+    def info_json(self) -> str:
+        """``info`` as one line of JSON (what ``leadscore sandbox --json`` prints first)."""
+        return json.dumps(self.info, sort_keys=True)
