@@ -1,0 +1,78 @@
+"""Pure curve and table computations for the model report (no I/O, no plotting)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.metrics import roc_curve
+
+
+def roc_points(y_true: Sequence[int], p: Sequence[float], max_points: int = 200):
+    """False- and true-positive rates, thinned to at most ``max_points`` points."""
+    fpr, tpr, _ = roc_curve(np.asarray(y_true), np.asarray(p))
+    keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), max_points)).astype(int))
+    return fpr[keep].tolist(), tpr[keep].tolist()
+
+
+def gain_points(y_true: Sequence[int], p: Sequence[float], steps: int = 50):
+    """Cumulative gain: share of all conversions found in the top x share of leads by score."""
+    order = np.argsort(-np.asarray(p), kind="stable")
+    hits = np.cumsum(np.asarray(y_true)[order])
+    total, n = max(hits[-1], 1), len(order)
+    xs = [i / steps for i in range(steps + 1)]
+    ys = [0.0] + [float(hits[max(int(round(x * n)) - 1, 0)] / total) for x in xs[1:]]
+    return xs, ys
+
+
+def lift_points(y_true: Sequence[int], p: Sequence[float], steps: int = 20):
+    """Lift: conversion rate in the top x share divided by the overall rate."""
+    order = np.argsort(-np.asarray(p), kind="stable")
+    y = np.asarray(y_true)[order]
+    base = y.mean() or 1.0
+    xs = [(i + 1) / steps for i in range(steps)]
+    ys = [float(y[: max(int(round(x * len(y))), 1)].mean() / base) for x in xs]
+    return xs, ys
+
+
+def calibration_points(y_true: Sequence[int], p: Sequence[float], bins: int = 10):
+    """Mean predicted vs observed conversion in equal-count bins of predicted probability."""
+    order = np.argsort(np.asarray(p), kind="stable")
+    chunks = np.array_split(order, min(bins, max(len(order), 1)))
+    predicted = [float(np.asarray(p)[c].mean()) for c in chunks if len(c)]
+    observed = [float(np.asarray(y_true)[c].mean()) for c in chunks if len(c)]
+    return predicted, observed
+
+
+def psi(expected: Sequence[float], actual: Sequence[float], bins: int = 10) -> float:
+    """Population stability index of ``actual`` against ``expected`` (numeric values).
+
+    Bins are deciles of ``expected``; empty bins get a small floor so the log stays finite.
+    Rule of thumb: < 0.1 stable, 0.1-0.25 moderate shift, > 0.25 large shift.
+    """
+    reference = np.asarray(expected, dtype=float)
+    current = np.asarray(actual, dtype=float)
+    if not len(reference) or not len(current):
+        return 0.0
+    edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)))
+    if len(edges) < 2:
+        return 0.0
+    edges[0], edges[-1] = -math.inf, math.inf
+    ref_share = np.histogram(reference, edges)[0] / len(reference)
+    cur_share = np.histogram(current, edges)[0] / len(current)
+    ref_share, cur_share = np.maximum(ref_share, 1e-4), np.maximum(cur_share, 1e-4)
+    return float(np.sum((cur_share - ref_share) * np.log(cur_share / ref_share)))
+
+
+def category_psi(expected: Sequence[str], actual: Sequence[str]) -> float:
+    """Population stability index for categorical values (one bin per category)."""
+    if not len(expected) or not len(actual):
+        return 0.0
+    levels = sorted(set(expected) | set(actual))
+    total = 0.0
+    for level in levels:
+        ref = max(sum(1 for v in expected if v == level) / len(expected), 1e-4)
+        cur = max(sum(1 for v in actual if v == level) / len(actual), 1e-4)
+        total += (cur - ref) * math.log(cur / ref)
+    return total

@@ -1,0 +1,102 @@
+"""The HTML model report: content, self-containment, and a real render in headless Chromium."""
+
+import os
+import re
+import shutil
+import subprocess
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from connector.report import curves
+from connector.report.page import ReportInputs, TierRow, render_report
+
+
+def _inputs(n=2000, seed=0):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.15).astype(int)
+    p = np.clip(0.15 + 0.25 * (y - 0.15) + rng.normal(0, 0.12, n), 0.001, 0.999)
+    card = {"version": "v0003", "chosen": "logistic_regression", "trained_at": "2026-11-23T10:00:00Z",
+            "closed_leads": 32950, "conversions": 3100,
+            "features": [{"field": "Job__c", "label": "Job"}, {"field": "Age__c", "label": "Age"}],
+            "candidates": {"logistic_regression": {"roc_auc": 0.75, "pr_auc": 0.41},
+                           "xgboost": {"roc_auc": 0.70, "pr_auc": 0.38}},
+            "warnings": ["Field <Duration__c> predicts the outcome almost alone"]}
+    tiers = [TierRow("Hot", 200, 0.41, 0.44), TierRow("Warm", 600, 0.2, 0.18),
+             TierRow("Cold", 1200, 0.07, 0.08)]
+    return ReportInputs(
+        connection="demo-salesforce", crm="salesforce",
+        generated_at=datetime(2026, 11, 23, 12, 0, tzinfo=UTC), card=card,
+        holdout_y=y.tolist(), holdout_p=p.tolist(), tiers=tiers,
+        current_scores=rng.integers(0, 100, 500).tolist(),
+        drivers=[("Contact", 0.41), ("Earlier outcome", 0.3)],
+        drift=[("score", 0.04), ("Age", 0.31)],
+        runs=[{"started_at": "2026-11-23 11:00", "kind": "sync", "outcome": "ok", "pulled": 500,
+               "written": 480, "api_calls": 7}],
+        attribution="Demo data: UCI Bank Marketing (Moro, Cortez, Rita 2014), CC BY 4.0.")
+
+
+def test_report_has_every_section_and_no_network_or_script():
+    html = render_report(_inputs())
+    for section in ("card", "candidates", "quality", "tiers", "scores", "drift", "history"):
+        assert f'id="{section}"' in html
+    assert html.count("<svg") == 7
+    assert "<script" not in html
+    assert not re.search(r'(src|href)="https?://', html)
+    assert "logistic_regression (chosen)" in html
+    assert "&lt;Duration__c&gt;" in html  # escaped, not raw markup
+    assert "large shift" in html and "stable" in html
+    assert "CC BY 4.0" in html
+
+
+def test_curves_on_a_perfect_and_a_random_ranking():
+    y = [1] * 10 + [0] * 90
+    perfect = [1.0] * 10 + [0.0] * 90
+    xs, ys = curves.gain_points(y, perfect, steps=10)
+    assert ys[1] == 1.0  # all conversions in the top 10 %
+    lx, ly = curves.lift_points(y, perfect, steps=10)
+    assert ly[0] == pytest.approx(10.0)
+    fpr, tpr = curves.roc_points(y, perfect)
+    assert tpr[-1] == 1.0 and fpr[0] == 0.0
+    predicted, observed = curves.calibration_points([0, 1] * 50, [0.5] * 100, bins=5)
+    assert predicted == [0.5] * 5 and all(abs(o - 0.5) <= 0.1 for o in observed)
+
+
+def test_psi_is_zero_for_same_data_and_large_for_a_shift():
+    rng = np.random.default_rng(1)
+    base = rng.normal(0, 1, 5000)
+    assert curves.psi(base, base) == pytest.approx(0.0, abs=1e-9)
+    assert curves.psi(base, rng.normal(0, 1, 5000)) < 0.05
+    assert curves.psi(base, rng.normal(1.5, 1, 5000)) > 0.25
+    assert curves.category_psi(["a"] * 50 + ["b"] * 50, ["a"] * 90 + ["b"] * 10) > 0.25
+
+
+def _chromium():
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed on CI; .ci/run installs Debian's chromium")
+        pytest.skip("chromium not installed (apt-get install chromium); CI installs it")
+    return found
+
+
+def test_report_renders_in_headless_chromium(tmp_path):
+    browser = _chromium()
+    page = tmp_path / "report.html"
+    page.write_text(render_report(_inputs()), encoding="utf-8")
+    shot = tmp_path / "report.png"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0"]
+    done = subprocess.run([browser, *flags, f"--screenshot={shot}", "--window-size=1280,2600",
+                           page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 20_000, done.stderr[-2000:]
+    console = [line for line in done.stderr.splitlines() if "CONSOLE" in line]
+    assert console == []
+    dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    assert dom.count("<polyline") >= 4 and dom.count("<rect") >= 10
+    saved = os.environ.get("LEADSCORE_SCREENSHOT_DIR")
+    if saved:
+        shutil.copy(shot, os.path.join(saved, "report.png"))
