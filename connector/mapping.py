@@ -2,26 +2,102 @@
 
 ``load_mapping(path)`` reads and validates a file and returns a :class:`Mapping`; every problem is
 raised as :class:`~connector.errors.MappingError` naming the file, the line and the key path.
-Rules on values (outcome, points) live in :mod:`connector.rules`; the YAML/line plumbing lives in
-:mod:`connector.yamlmarks`. The examples in ``mappings/`` show every key.
+Line numbers come from composing the YAML node tree (each node keeps its start mark) next to the
+plain load. The examples in ``mappings/`` show every key.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from connector.errors import MappingError
-from connector.rules import Condition, PointsRule
-from connector.yamlmarks import compose_with_lines, error_from_validation
 
 FeatureKind = Literal["category", "number", "boolean", "date", "text_present"]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def to_number(value: Any) -> float | None:
+    """A finite float from a CRM value (JSON number, numeric string, bool), else None."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str) and len(value) < 64:
+        try:
+            number = float(value.strip().replace(",", ""))
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def canonical(value: Any) -> str | None:
+    """A CRM value as comparable text: HubSpot's "true" and Salesforce's true, "7" and 7.0
+    compare equal; text is trimmed and case-folded; empty and non-scalar values are None."""
+    if value is None or isinstance(value, (list, dict)):
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    number = to_number(value)
+    if number is not None:
+        return repr(number)
+    text = str(value).strip().casefold()
+    return text or None
+
+
+Scalar = bool | int | float | str
+
+
+class Condition(_Strict):
+    """One test on one CRM field; exactly one of the operators is given."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    field: str
+    equals: Scalar | None = None
+    in_: list[Scalar] | None = Field(default=None, alias="in")
+    not_in: list[Scalar] | None = None
+    is_set: bool | None = None
+    above: float | None = None
+    below: float | None = None
+
+    @model_validator(mode="after")
+    def _one_operator(self) -> Condition:
+        given = [name for name in ("equals", "in_", "not_in", "is_set", "above", "below")
+                 if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of equals, in, not_in, is_set, above, below")
+        return self
+
+    def holds(self, record: dict[str, Any]) -> bool:
+        """Whether the condition is true for ``record`` (missing values never match a value)."""
+        value = canonical(record.get(self.field))
+        if self.is_set is not None:
+            return (value is not None) == self.is_set
+        if self.above is not None or self.below is not None:
+            number = to_number(record.get(self.field))
+            if number is None:
+                return False
+            return number > self.above if self.above is not None else number < self.below
+        if self.equals is not None:
+            return value is not None and value == canonical(self.equals)
+        listed = {canonical(v) for v in (self.in_ if self.in_ is not None else self.not_in)}
+        return value is not None and (value in listed) == (self.in_ is not None)
+
+
+class PointsRule(Condition):
+    """A line of an admin's points rule: add ``points`` when the condition holds."""
+
+    points: float
 
 
 class Outcome(_Strict):
@@ -246,3 +322,78 @@ def load_mapping(path: str | Path) -> Mapping:
         raise MappingError(message, hint, file=str(path), line=lines.line_of(key_path),
                            key=".".join(map(str, key_path)))
     return mapping
+
+
+# -- YAML with line numbers -------------------------------------------------------------------
+
+
+class _Lines:
+    """Line number (1-based) of every key path in a composed YAML document."""
+
+    def __init__(self) -> None:
+        self.by_path: dict[tuple, int] = {(): 1}
+
+    def line_of(self, path: tuple) -> int:
+        """The line of ``path``, or of its nearest ancestor that exists in the file."""
+        while path not in self.by_path:
+            path = path[:-1]
+        return self.by_path[path]
+
+
+def _walk(node: yaml.Node, path: tuple, lines: _Lines, file: str) -> None:
+    lines.by_path.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if path + (key,) in lines.by_path:
+                raise MappingError(f"key `{key}` appears twice", "keep one of them", file=file,
+                                   line=key_node.start_mark.line + 1,
+                                   key=".".join(map(str, path + (key,))))
+            lines.by_path[path + (key,)] = key_node.start_mark.line + 1
+            _walk(value_node, path + (key,), lines, file)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, path + (index,), lines, file)
+
+
+def compose_with_lines(text: str, file: str) -> tuple[Any, _Lines]:
+    """Parse YAML ``text`` into plain data plus the line of every key path."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise MappingError(f"YAML syntax error: {problem}",
+                           "check indentation, colons and quotes around this line", file=file,
+                           line=mark.line + 1 if mark else None) from None
+    lines = _Lines()
+    if root is not None:
+        _walk(root, (), lines, file)
+    return data, lines
+
+
+_HINTS = {
+    "missing": "add this key (the examples in mappings/ show its form)",
+    "extra_forbidden": "remove it or fix its spelling",
+    "literal_error": "use one of the values listed",
+}
+
+
+def error_from_validation(exc: ValidationError, lines: _Lines, file: str) -> MappingError:
+    """Turn pydantic's first error into a MappingError naming the line and key path."""
+    errors = exc.errors()
+    first = errors[0]
+    path: tuple = ()
+    for index, part in enumerate(first["loc"]):
+        # pydantic adds union/validator tags to loc; keep only real keys (or the missing one).
+        is_last_missing = first["type"] == "missing" and index == len(first["loc"]) - 1
+        if path + (part,) not in lines.by_path and not is_last_missing:
+            break
+        path += (part,)
+    message = first["msg"].removeprefix("Value error, ")
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem(s))"
+    hint = _HINTS.get(first["type"], "fix the value (the examples in mappings/ show every key)")
+    key = ".".join(str(p) for p in path) or None
+    return MappingError(message, hint, file=file, line=lines.line_of(path), key=key)

@@ -1,0 +1,214 @@
+"""Records (CRM field dicts) -> a numeric matrix with named columns, as the mapping describes.
+
+Pure and deterministic: ``FeatureEncoder.fit`` learns the vocabulary (category levels, medians)
+from training records; ``transform`` never looks at anything but the record and what was learned,
+so the same lead gives the same row at training and scoring time. The column set is fixed at fit:
+missing values, unseen levels and garbage (wrong types, "N/A", huge strings) land in each field's
+own ``(missing)``/``(other)`` columns and can never shift another field's columns.
+
+Values arrive CRM-typed: Salesforce sends JSON bools, numbers, strings and None; HubSpot sends
+every value as a string ("42", "true", "2024-09-11T13:27:39.356Z", epoch milliseconds).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from connector.mapping import Feature, canonical, to_number
+
+MISSING, OTHER = "(missing)", "(other)"
+_NULL_TOKENS = {"", "n/a", "na", "null", "none", "nan", "-", "--", "?"}
+_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0"}
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_MAX_TEXT = 200  # longer picklist values are cut before comparing; garbage stays cheap
+
+
+def parse_time(value: Any) -> float | None:
+    """Epoch seconds (UTC) from an ISO date/datetime or epoch milliseconds; None if unreadable."""
+    if isinstance(value, str) and 0 < len(value) <= 40:
+        text = value.strip()
+        if text.isdigit():
+            return parse_time(int(text))
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.timestamp()
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        # CRMs hand out epoch milliseconds; anything past year 5000 in ms is garbage.
+        return float(value) / 1000.0 if 0 < value < 1e14 else None
+    return None
+
+
+def _clean_text(feature: Feature, value: Any, aliases: dict[str, str]) -> str | None:
+    if value is None or isinstance(value, (list, dict, set, tuple, bytes)):
+        return None
+    text = canonical(value) if isinstance(value, bool) else str(value)[:_MAX_TEXT]
+    text = text.strip() if feature.trim else text
+    key = text.casefold() if feature.case_fold else text
+    if key.casefold() in _NULL_TOKENS:
+        return None
+    return aliases.get(key, key)
+
+
+def _alias_table(feature: Feature) -> dict[str, str]:
+    fold = str.casefold if feature.case_fold else str
+    table = {}
+    for name, spellings in feature.aliases.items():
+        for spelling in (name, *spellings):
+            table[fold(spelling.strip() if feature.trim else spelling)] = fold(name)
+    return table
+
+
+def reader(feature: Feature) -> Callable[[dict[str, Any], float | None], Any]:
+    """A function (record, anchor) -> the cleaned value of ``feature``: a str level, a float,
+    or None for missing. ``anchor`` is the record's own time-field value, so "days after
+    created" means the same thing at training and at scoring time."""
+    sentinels = {canonical(v) for v in feature.missing_values}
+    aliases = _alias_table(feature)
+
+    def read(record: dict[str, Any], anchor: float | None) -> Any:
+        raw = record.get(feature.field)
+        if sentinels and raw is not None and canonical(raw) in sentinels:
+            return None
+        if feature.kind == "category":
+            return _clean_text(feature, raw, aliases)
+        if feature.kind == "number":
+            return to_number(raw)
+        if feature.kind == "boolean":
+            key = canonical(raw) if isinstance(raw, (bool, int, float, str)) else None
+            return 1.0 if key in _TRUE else 0.0 if key in _FALSE else None
+        if feature.kind == "text_present":
+            return 0.0 if _clean_text(feature, raw, aliases) is None else 1.0
+        return _derive_date(feature, parse_time(raw), anchor)
+
+    return read
+
+
+def _derive_date(feature: Feature, moment: float | None, anchor: float | None) -> Any:
+    if moment is None:
+        return None
+    derive = feature.derive or "days_after_created"
+    if derive == "days_after_created":
+        return None if anchor is None else (moment - anchor) / 86400.0
+    when = datetime.fromtimestamp(moment, tz=timezone.utc)
+    if derive == "month":
+        return _MONTHS[when.month - 1]
+    return _WEEKDAYS[when.weekday()] if derive == "weekday" else float(when.hour)
+
+
+def is_categorical(feature: Feature) -> bool:
+    """Whether the feature becomes one-hot level columns (else value + missing columns)."""
+    return feature.kind == "category" or (feature.kind == "date"
+                                          and feature.derive in ("month", "weekday"))
+
+
+@dataclass(frozen=True)
+class FeatureMatrix:
+    """Rows of features. ``fields[j]`` is the CRM field column ``j`` came from, and
+    ``roles[j]`` is one of level / value / missing / flag."""
+
+    values: np.ndarray
+    columns: tuple[str, ...]
+    fields: tuple[str, ...]
+    roles: tuple[str, ...]
+
+
+class FeatureEncoder:
+    """Learns each feature's vocabulary and fills values, then turns records into rows."""
+
+    def __init__(self, features: Sequence[Feature], time_field: str) -> None:
+        self.features = list(features)
+        self.time_field = time_field
+
+    def fit(self, records: Sequence[dict[str, Any]]) -> FeatureEncoder:
+        """Learn levels (the ``max_levels`` most frequent seen at least ``min_count`` times)
+        and medians used to fill missing numbers. Returns self."""
+        cleaned = self._read_all(records)
+        self.levels_: dict[str, list[str]] = {}
+        self.medians_: dict[str, float] = {}
+        for feature, values in zip(self.features, cleaned):
+            if is_categorical(feature):
+                counts = Counter(v for v in values if v is not None)
+                ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+                self.levels_[feature.field] = [level for level, n in ranked[:feature.max_levels]
+                                               if n >= feature.min_count]
+            elif feature.kind != "text_present":
+                present = [v for v in values if v is not None]
+                self.medians_[feature.field] = float(np.median(present)) if present else 0.0
+        self.columns_, self.fields_, self.roles_ = self._layout()
+        return self
+
+    def _layout(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        columns, fields, roles = [], [], []
+        for feature in self.features:
+            name = feature.field
+            if is_categorical(feature):
+                levels = [*self.levels_[name], OTHER, MISSING]
+                parts = [(f"{name}={level}", "level") for level in levels]
+            elif feature.kind == "text_present":
+                parts = [(f"{name}:present", "flag")]
+            else:
+                parts = [(name, "value"), (f"{name}:missing", "missing")]
+            for column, role in parts:
+                columns.append(column), fields.append(name), roles.append(role)
+        return tuple(columns), tuple(fields), tuple(roles)
+
+    def _read_all(self, records: Sequence[dict[str, Any]]) -> list[list[Any]]:
+        rows = [r if isinstance(r, dict) else {} for r in records]
+        anchors = [parse_time(r.get(self.time_field)) for r in rows] if any(
+            f.kind == "date" for f in self.features) else [None] * len(rows)
+        readers = [reader(f) for f in self.features]
+        return [[read(r, a) for r, a in zip(rows, anchors)] for read in readers]
+
+    def transform(self, records: Iterable[dict[str, Any]]) -> FeatureMatrix:
+        """The feature matrix of ``records`` (any iterable of dicts; non-dicts count as empty)."""
+        records = list(records)
+        out = np.zeros((len(records), len(self.columns_)), dtype=np.float64)
+        start = 0
+        for feature, values in zip(self.features, self._read_all(records)):
+            start = self._fill(feature, values, out, start)
+        return FeatureMatrix(out, self.columns_, self.fields_, self.roles_)
+
+    def _fill(self, feature: Feature, values: list[Any], out: np.ndarray, start: int) -> int:
+        rows = np.arange(len(values))
+        if is_categorical(feature):
+            levels = self.levels_[feature.field]
+            index = {level: i for i, level in enumerate(levels)}
+            other, missing = len(levels), len(levels) + 1
+            which = [missing if v is None else index.get(v, other) for v in values]
+            out[rows, start + np.asarray(which, dtype=np.int64)] = 1.0
+            return start + len(levels) + 2
+        if feature.kind == "text_present":
+            out[:, start] = values
+            return start + 1
+        absent = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+        filled = (self.medians_[feature.field] if v is None else v for v in values)
+        out[:, start] = np.fromiter(filled, dtype=np.float64, count=len(values))
+        out[:, start + 1] = absent
+        return start + 2
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able state (specs + learned vocabulary)."""
+        return {"time_field": self.time_field,
+                "features": [f.model_dump(mode="json") for f in self.features],
+                "levels": self.levels_, "medians": self.medians_}
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> FeatureEncoder:
+        """Rebuild a fitted encoder from :meth:`to_dict` output."""
+        encoder = cls([Feature.model_validate(f) for f in state["features"]], state["time_field"])
+        encoder.levels_ = {k: list(v) for k, v in state["levels"].items()}
+        encoder.medians_ = {k: float(v) for k, v in state["medians"].items()}
+        encoder.columns_, encoder.fields_, encoder.roles_ = encoder._layout()
+        return encoder

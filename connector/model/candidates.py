@@ -1,0 +1,193 @@
+"""Candidate estimators, sklearn-style: constructors store settings, ``fit`` returns self,
+learned state ends in ``_``. No data access here.
+
+Every candidate gives ``margin(X)`` (log-odds) and ``contributions(X)``: an exact per-column
+split of that margin, laid out like XGBoost's ``pred_contribs`` (one column per input column,
+then the bias), so ``contributions(X).sum(1) == margin(X)``. Every candidate saves to plain
+JSON/UBJSON (``to_state``/``from_state``); nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xgboost as xgb
+from sklearn.linear_model import LogisticRegression
+
+_THREADS = 2
+
+
+class LinearCandidate:
+    """Logistic regression, additive per field: one-hot levels as they are, numbers standardised
+    plus one-hot quantile bins (so U-shaped effects such as age fit), L2-regularised by ``C``.
+    Linear models extrapolate gracefully when the newest leads drift out of the training range.
+    """
+
+    family = "logistic_regression"
+
+    def __init__(self, C: float = 0.1, bins: int = 8, half_life: float | None = None) -> None:
+        self.C, self.bins, self.half_life = C, bins, half_life
+
+    @property
+    def name(self) -> str:
+        """Readable identity used in the model card."""
+        weighting = f", half-life {self.half_life:g}" if self.half_life else ""
+        return f"logistic_regression(C={self.C:g}{weighting})"
+
+    def fit(self, X: np.ndarray, y: np.ndarray, roles: tuple[str, ...],
+            sample_weight: np.ndarray | None = None) -> LinearCandidate:
+        """Learn scaling, bin edges and coefficients. Returns self."""
+        self.value_cols_ = [j for j, role in enumerate(roles) if role == "value"]
+        values = X[:, self.value_cols_]
+        self.mean_ = values.mean(axis=0) if len(X) else np.zeros(len(self.value_cols_))
+        self.scale_ = np.where(values.std(axis=0) > 0, values.std(axis=0), 1.0)
+        qs = np.linspace(0, 1, self.bins + 1)[1:-1]
+        self.edges_ = [np.unique(np.quantile(values[:, i], qs)).tolist()
+                       for i in range(values.shape[1])]
+        Z, self.source_ = self._expand(X)
+        model = LogisticRegression(C=self.C, max_iter=2000, tol=1e-6)
+        model.fit(Z, y, sample_weight=sample_weight)
+        self.coef_, self.intercept_ = model.coef_[0], float(model.intercept_[0])
+        self.center_ = Z.mean(axis=0)
+        self.n_inputs_ = X.shape[1]
+        return self
+
+    def _expand(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        blocks, source = [X.copy()], list(range(X.shape[1]))
+        blocks[0][:, self.value_cols_] = (X[:, self.value_cols_] - self.mean_) / self.scale_
+        for i, col in enumerate(self.value_cols_):
+            edges = np.asarray(self.edges_[i])
+            onehot = np.zeros((len(X), len(edges) + 1))
+            onehot[np.arange(len(X)), np.searchsorted(edges, X[:, col], side="right")] = 1.0
+            blocks.append(onehot)
+            source += [col] * onehot.shape[1]
+        return np.hstack(blocks), np.asarray(source)
+
+    def margin(self, X: np.ndarray) -> np.ndarray:
+        """Log-odds of conversion."""
+        return self._expand(X)[0] @ self.coef_ + self.intercept_
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """Exact per-input-column log-odds contributions (vs the training mean), bias last."""
+        Z, _ = self._expand(X)
+        parts = (Z - self.center_) * self.coef_
+        out = np.zeros((len(X), self.n_inputs_ + 1))
+        np.add.at(out.T, self.source_, parts.T)
+        out[:, -1] = self.intercept_ + float(self.center_ @ self.coef_)
+        return out
+
+    def to_state(self) -> tuple[dict, bytes | None]:
+        """JSON-able parameters (no binary part)."""
+        keys = ("value_cols_", "mean_", "scale_", "edges_", "source_", "coef_", "center_")
+        state = {k: np.asarray(getattr(self, k)).tolist() if k != "edges_" else self.edges_
+                 for k in keys}
+        state.update(C=self.C, bins=self.bins, half_life=self.half_life,
+                     intercept_=self.intercept_, n_inputs_=self.n_inputs_)
+        return state, None
+
+    @classmethod
+    def from_state(cls, state: dict, blob: bytes | None) -> LinearCandidate:
+        """Rebuild from :meth:`to_state`."""
+        model = cls(state["C"], state["bins"], state["half_life"])
+        model.value_cols_ = list(state["value_cols_"])
+        for key in ("mean_", "scale_", "coef_", "center_"):
+            setattr(model, key, np.asarray(state[key], dtype=np.float64))
+        model.source_ = np.asarray(state["source_"], dtype=np.int64)
+        model.edges_ = [list(e) for e in state["edges_"]]
+        model.intercept_, model.n_inputs_ = float(state["intercept_"]), int(state["n_inputs_"])
+        return model
+
+
+class TreeCandidate:
+    """XGBoost boosted trees, or a random forest grown by XGBoost (``forest=True``) so both get
+    exact TreeSHAP contributions from ``pred_contribs`` and save as UBJSON."""
+
+    def __init__(self, forest: bool = False, max_depth: int = 3, rounds: int = 400,
+                 half_life: float | None = None, seed: int = 0) -> None:
+        self.forest, self.max_depth, self.rounds = forest, max_depth, rounds
+        self.half_life, self.seed = half_life, seed
+
+    @property
+    def family(self) -> str:
+        """random_forest or xgboost."""
+        return "random_forest" if self.forest else "xgboost"
+
+    @property
+    def name(self) -> str:
+        """Readable identity used in the model card."""
+        return f"{self.family}(depth={self.max_depth})"
+
+    def _params(self) -> dict:
+        common = {"objective": "binary:logistic", "eval_metric": "auc", "nthread": _THREADS,
+                  "max_depth": self.max_depth, "seed": self.seed, "tree_method": "hist"}
+        if self.forest:
+            return {**common, "eta": 1.0, "num_parallel_tree": 60, "subsample": 0.632,
+                    "colsample_bynode": 0.5, "min_child_weight": 5, "lambda": 1e-5}
+        return {**common, "eta": 0.08, "subsample": 0.8, "colsample_bytree": 0.8,
+                "min_child_weight": 5}
+
+    def fit(self, X: np.ndarray, y: np.ndarray, roles: tuple[str, ...] = (),
+            sample_weight: np.ndarray | None = None,
+            eval_set: tuple[np.ndarray, np.ndarray] | None = None) -> TreeCandidate:
+        """Grow the trees; boosting stops early on ``eval_set`` when given. Returns self."""
+        train = xgb.DMatrix(X, label=y, weight=sample_weight)
+        rounds = 1 if self.forest else self.rounds
+        kwargs = {}
+        if eval_set is not None and not self.forest:
+            kwargs = {"evals": [(xgb.DMatrix(*eval_set), "valid")],
+                      "early_stopping_rounds": 40, "verbose_eval": False}
+        self.booster_ = xgb.train(self._params(), train, num_boost_round=rounds, **kwargs)
+        best = getattr(self.booster_, "best_iteration", None) if kwargs else None
+        self.rounds_ = rounds if best is None else best + 1
+        if best is not None:
+            self.booster_ = self.booster_[: self.rounds_]
+        return self
+
+    def margin(self, X: np.ndarray) -> np.ndarray:
+        """Log-odds of conversion."""
+        return self.booster_.predict(xgb.DMatrix(X), output_margin=True)
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """Exact TreeSHAP log-odds contributions per input column, bias last."""
+        return self.booster_.predict(xgb.DMatrix(X), pred_contribs=True)
+
+    def to_state(self) -> tuple[dict, bytes]:
+        """Settings as JSON plus the booster as UBJSON bytes."""
+        state = {"forest": self.forest, "max_depth": self.max_depth, "rounds": self.rounds,
+                 "half_life": self.half_life, "seed": self.seed, "rounds_": self.rounds_}
+        return state, bytes(self.booster_.save_raw(raw_format="ubj"))
+
+    @classmethod
+    def from_state(cls, state: dict, blob: bytes) -> TreeCandidate:
+        """Rebuild from :meth:`to_state`."""
+        model = cls(state["forest"], state["max_depth"], state["rounds"], state["half_life"],
+                    state["seed"])
+        model.rounds_ = state["rounds_"]
+        model.booster_ = xgb.Booster(params={"nthread": _THREADS})
+        model.booster_.load_model(bytearray(blob))
+        return model
+
+
+Candidate = LinearCandidate | TreeCandidate
+
+
+def default_candidates() -> list[Candidate]:
+    """The competing candidates, simplest first: near-ties on the holdout go to the earlier one.
+    Stronger regularisation counts as simpler; recency weighting as slightly less simple."""
+    linear = [LinearCandidate(C=c, half_life=h) for c in (0.02, 0.1, 0.5) for h in (None, 0.3)]
+    return [*linear, TreeCandidate(forest=True, max_depth=6), TreeCandidate(max_depth=3)]
+
+
+def fresh(candidate: Candidate) -> Candidate:
+    """An unfitted copy with the same settings (used to refit the winner on all history)."""
+    if isinstance(candidate, LinearCandidate):
+        return LinearCandidate(candidate.C, candidate.bins, candidate.half_life)
+    rounds = getattr(candidate, "rounds_", candidate.rounds)
+    return TreeCandidate(candidate.forest, candidate.max_depth, rounds, candidate.half_life,
+                         candidate.seed)
+
+
+def from_state(family: str, state: dict, blob: bytes | None) -> Candidate:
+    """Load a saved candidate of ``family``."""
+    if family == "logistic_regression":
+        return LinearCandidate.from_state(state, blob)
+    return TreeCandidate.from_state(state, blob)

@@ -1,0 +1,288 @@
+"""Train, compete, calibrate and (maybe) promote a model from a CRM's closed history.
+
+The flow of :func:`train_model`:
+
+1. keep closed leads (the mapping's outcome rule), order them by the mapping's time field and
+   refuse below the minimum counts;
+2. hold out the newest ``holdout_share`` of them; every candidate is fit on the older leads
+   (trees stop early on the newest slice of those) and ranked by holdout ROC AUC; near-ties go to
+   the simpler candidate, and candidates whose exact contributions cost too much to score 100,000
+   leads in time are not eligible;
+3. the winner is refit on all history and recalibrated (Platt) on the newest closed leads;
+4. it is promoted only if it beats the admin baseline on the holdout and is not worse there than
+   the live model (unless forced); the version is saved either way, so it can be inspected or
+   restored later.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+from scipy.special import expit
+
+import sklearn
+import xgboost
+
+from connector.errors import LeadscoreError, NotEnoughDataError
+from connector.features import FeatureEncoder, FeatureMatrix, parse_time
+from connector.mapping import Mapping, to_number
+from connector.model import artifacts, metrics
+from connector.model.candidates import Candidate, default_candidates, fresh
+from connector.scoring import ScoringModel, tier_cuts, to_scores, to_tiers
+
+NEAR_TIE = 0.005          # holdout ROC AUC; inside this the simpler candidate wins
+NOT_WORSE = 0.001         # a retrain may trail the live model by this much and still replace it
+SCORE_BUDGET_S = 6.0      # exact contributions for 100,000 leads; features and text need the rest
+LEAK_AUC = 0.97           # one field alone ranking closed leads this well is almost surely leakage
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced and decided."""
+
+    promoted: bool
+    version: str
+    card: dict
+    warnings: list[str] = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+
+
+def closed_history(records: Iterable[dict], mapping: Mapping) -> tuple[list[dict], np.ndarray,
+                                                                      np.ndarray, int]:
+    """(closed records oldest first, outcome 0/1, epoch times, count skipped for no time)."""
+    rows, skipped = [], 0
+    for record in records:
+        outcome = mapping.outcome_of(record) if isinstance(record, dict) else None
+        if outcome is None:
+            continue
+        moment = parse_time(record.get(mapping.time_field))
+        if moment is None:
+            skipped += 1
+            continue
+        rows.append((moment, outcome, record))
+    rows.sort(key=lambda row: row[0])  # stable: ties keep the order the CRM returned
+    times = np.array([r[0] for r in rows], dtype=float)
+    return [r[2] for r in rows], np.array([r[1] for r in rows], dtype=int), times, skipped
+
+
+def recency_weights(n: int, half_life: float | None) -> np.ndarray | None:
+    """Weights halving every ``half_life`` share of the (time-ordered) rows back from the newest."""
+    if not half_life or n == 0:
+        return None
+    age = (n - 1 - np.arange(n)) / n
+    return 0.5 ** (age / half_life)
+
+
+def baseline_scores(mapping: Mapping, records: list[dict]) -> np.ndarray | None:
+    """The admin's current score for each record (points rule or CRM score field), or None.
+    A missing or unreadable CRM score ranks lowest."""
+    if mapping.baseline is None:
+        return None
+    if mapping.baseline.points is not None:
+        return np.array([sum(rule.points for rule in mapping.baseline.points if rule.holds(r))
+                         for r in records], dtype=float)
+    numbers = [to_number(r.get(mapping.baseline.score_field)) for r in records]
+    return np.array([-np.inf if v is None else v for v in numbers], dtype=float)
+
+
+def _fit(candidate: Candidate, X: np.ndarray, y: np.ndarray, roles: tuple[str, ...],
+         early_stop: bool) -> Candidate:
+    """Fit on time-ordered rows; boosted trees early-stop on the newest sixth of them."""
+    weights = recency_weights(len(X), candidate.half_life)
+    if early_stop and candidate.family == "xgboost":
+        cut = len(X) - max(len(X) // 6, 1)
+        head = None if weights is None else weights[:cut]
+        return candidate.fit(X[:cut], y[:cut], roles, head, eval_set=(X[cut:], y[cut:]))
+    return candidate.fit(X, y, roles, weights)
+
+
+def _score_cost(candidate: Candidate, X: np.ndarray) -> float:
+    """Seconds the candidate's exact contributions would take for 100,000 leads."""
+    sample = X[: min(len(X), 2000)]
+    started = time.perf_counter()
+    candidate.contributions(sample)
+    return (time.perf_counter() - started) * 100_000 / max(len(sample), 1)
+
+
+def compete(candidates: list[Candidate], X_old: np.ndarray, y_old: np.ndarray,
+            roles: tuple[str, ...], X_hold: np.ndarray, y_hold: np.ndarray
+            ) -> tuple[Candidate, list[dict]]:
+    """Fit every candidate on the older rows, rank on the holdout; return (winner, table)."""
+    table = []
+    for candidate in candidates:
+        started = time.perf_counter()
+        _fit(candidate, X_old, y_old, roles, early_stop=True)
+        train_s = time.perf_counter() - started
+        cost = _score_cost(candidate, X_hold)
+        table.append({"name": candidate.name, "family": candidate.family,
+                      **metrics.summary(y_hold, candidate.margin(X_hold)),
+                      "train_s": round(train_s, 2), "score_s_per_100k": round(cost, 2),
+                      "eligible": cost <= SCORE_BUDGET_S, "chosen": False})
+    eligible = [i for i, row in enumerate(table) if row["eligible"]] or list(range(len(table)))
+    best = max(table[i]["roc_auc"] for i in eligible)
+    chosen = next(i for i in eligible if table[i]["roc_auc"] >= best - NEAR_TIE)
+    table[chosen]["chosen"] = True
+    return candidates[chosen], table
+
+
+def platt(margin: np.ndarray, y: np.ndarray, slope: float | None = None) -> tuple[float, float]:
+    """(slope, intercept) of the logistic fit of ``y`` on ``margin`` by Newton's method; with
+    ``slope`` given, only the intercept is fitted."""
+    a, b = (1.0 if slope is None else slope), 0.0
+    for _ in range(100):
+        p = expit(a * margin + b)
+        w = p * (1 - p) + 1e-9
+        if slope is None:
+            grad = np.array([np.sum((p - y) * margin), np.sum(p - y)])
+            hess = np.array([[np.sum(w * margin * margin), np.sum(w * margin)],
+                             [np.sum(w * margin), np.sum(w)]]) + 1e-6 * np.eye(2)
+            step = np.linalg.solve(hess, grad)
+        else:
+            step = np.array([0.0, np.sum(p - y) / np.sum(w)])
+        a, b = a - step[0], b - step[1]
+        if np.abs(step).max() < 1e-9:
+            break
+    return float(a), float(b)
+
+
+def _current_auc(model_dir: Path, records: list[dict], y: np.ndarray) -> dict | None:
+    """The live model's ROC AUC on the same holdout, or None if there is no usable live model."""
+    version = artifacts.current_version(model_dir)
+    if version is None:
+        return None
+    try:
+        live = artifacts.load_version(model_dir, version)
+        return {"version": version, "roc_auc": metrics.roc_auc(y, live.probabilities(records))}
+    except (LeadscoreError, KeyError, ValueError) as exc:  # a mapping change can orphan it
+        return {"version": version, "roc_auc": None, "error": str(exc)}
+
+
+def _promotion(product_auc: float, baseline: dict | None, live: dict | None,
+               force: bool) -> tuple[bool, str]:
+    if force:
+        return True, "forced"
+    if baseline is not None and not product_auc > baseline["roc_auc"]:
+        return False, (f"holdout ROC AUC {product_auc:.4f} does not beat the admin baseline "
+                       f"({baseline['kind']}: {baseline['roc_auc']:.4f})")
+    if live and live.get("roc_auc") is not None and product_auc < live["roc_auc"] - NOT_WORSE:
+        return False, (f"holdout ROC AUC {product_auc:.4f} is worse than the live model "
+                       f"{live['version']} ({live['roc_auc']:.4f})")
+    return True, "beats the baseline and is not worse than the live model"
+
+
+def leakage_warnings(matrix: FeatureMatrix, y: np.ndarray) -> list[str]:
+    """Warnings naming fields that alone predict the outcome almost perfectly, or are filled
+    almost only for one outcome (e.g. a date the CRM sets on conversion)."""
+    warnings = []
+    for field, auc, fill_pos, fill_neg in metrics.single_field_strength(matrix, y):
+        if auc >= LEAK_AUC:
+            warnings.append(f"likely leakage: {field} alone predicts the outcome almost "
+                            f"perfectly (ROC AUC {auc:.3f}); remove it unless it is known "
+                            "before the outcome")
+        elif max(fill_pos, fill_neg) >= 0.5 and min(fill_pos, fill_neg) <= 0.02:
+            which = "converted" if fill_pos > fill_neg else "lost"
+            warnings.append(f"likely leakage: {field} is filled for {max(fill_pos, fill_neg):.0%}"
+                            f" of {which} leads but {min(fill_pos, fill_neg):.0%} of the others;"
+                            " the CRM probably sets it once the outcome is known")
+    return warnings
+
+
+def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
+                force: bool = False, min_closed: int | None = None,
+                min_positive: int | None = None, now: datetime | None = None,
+                candidates: list[Candidate] | None = None) -> TrainResult:
+    """Train on the closed ``records`` as the mapping reads them, save a version under
+    ``model_dir`` and promote it to ``current`` if it earns it (or ``force``).
+
+    Raises NotEnoughDataError below ``min_closed`` closed leads or ``min_positive`` conversions
+    (defaults: the mapping's ``training`` section).
+    """
+    started, now = time.perf_counter(), now or datetime.now(timezone.utc)
+    rows, y, times, skipped = closed_history(records, mapping)
+    need_closed = mapping.training.min_closed if min_closed is None else min_closed
+    need_pos = mapping.training.min_converted if min_positive is None else min_positive
+    if len(rows) < need_closed or y.sum() < need_pos:
+        raise NotEnoughDataError(
+            f"only {len(rows)} closed leads with {int(y.sum())} conversions; training needs at "
+            f"least {need_closed} closed and {need_pos} converted")
+    n_hold = math.ceil(len(rows) * mapping.training.holdout_share)
+    old, hold = slice(0, len(rows) - n_hold), slice(len(rows) - n_hold, len(rows))
+    if len(set(y[old])) < 2 or len(set(y[hold])) < 2:
+        raise NotEnoughDataError("the older history or the newest closed leads hold only one "
+                                 "outcome", "wait until both conversions and losses are recent")
+    encoder = FeatureEncoder(mapping.features, mapping.time_field).fit(rows[old])
+    X_old, X_hold = encoder.transform(rows[old]), encoder.transform(rows[hold]).values
+    warnings = leakage_warnings(X_old, y[old])
+    if skipped:
+        warnings.append(f"{skipped} closed leads have no readable {mapping.time_field}; skipped")
+    winner, table = compete(candidates or default_candidates(), X_old.values, y[old],
+                            X_old.roles, X_hold, y[hold])
+    holdout_margin = winner.margin(X_hold)
+    slope, intercept_old = platt(holdout_margin, y[hold])
+    if slope <= 0.05:  # the winner ranks the newest leads no better than chance
+        warnings.append(f"the chosen model barely ranks the newest closed leads (calibration "
+                        f"slope {slope:.3f}); scores will say little until history settles")
+        slope = max(slope, 0.05)
+
+    encoder_all = FeatureEncoder(mapping.features, mapping.time_field).fit(rows)
+    X_all = encoder_all.transform(rows)
+    final = _fit(fresh(winner), X_all.values, y, X_all.roles, early_stop=False)
+    # The slope comes from out-of-sample predictions; the refit model's intercept is re-fitted
+    # on the newest closed leads so probabilities match the latest conversion rate.
+    _, intercept = platt(final.margin(X_all.values[hold]), y[hold], slope=slope)
+    history_p = expit(slope * final.margin(X_all.values) + intercept)
+    reference = np.quantile(history_p, np.linspace(0, 1, 101)).tolist()
+    cuts = tier_cuts(mapping.scoring, to_scores(history_p, mapping.scoring.scale, reference))
+
+    holdout_p = expit(slope * holdout_margin + intercept_old)
+    holdout_tiers = to_tiers(to_scores(holdout_p, mapping.scoring.scale, reference), cuts)
+    product = {**metrics.summary(y[hold], holdout_margin, holdout_p),
+               "tiers": metrics.tier_table(y[hold], holdout_p, holdout_tiers,
+                                           [name for name, _ in cuts]),
+               "calibration": metrics.calibration_table(y[hold], holdout_p)}
+    base = baseline_scores(mapping, rows[hold])
+    baseline = None if base is None else {
+        "kind": "points rule" if mapping.baseline.points else mapping.baseline.score_field,
+        **metrics.summary(y[hold], base)}
+    live = _current_auc(model_dir, rows[hold], y[hold])
+    promoted, why = _promotion(product["roc_auc"], baseline, live, force)
+
+    version = artifacts.next_version(model_dir)
+    card = {
+        "version": version, "trained_at": now.isoformat(), "mapping": mapping.source,
+        "crm": mapping.crm, "object": mapping.object, "time_field": mapping.time_field,
+        "data_window": {"from": _iso(times[0]), "to": _iso(times[-1]),
+                        "holdout_from": _iso(times[hold][0])},
+        "counts": {"closed": len(rows), "converted": int(y.sum()), "holdout": n_hold,
+                   "holdout_converted": int(y[hold].sum()), "skipped_no_time": skipped},
+        "features": [{"field": f.field, "kind": f.kind, "label": f.label}
+                     for f in mapping.features],
+        "candidates": table, "chosen": winner.name, "holdout": product,
+        "baseline": baseline, "live_model": live, "promoted": promoted, "decision": why,
+        "calibration": {"method": "platt on newest closed", "slope": slope,
+                        "intercept": intercept},
+        "scale": mapping.scoring.scale, "tier_cuts": [list(c) for c in cuts],
+        "warnings": warnings, "train_s": round(time.perf_counter() - started, 2),
+        "libraries": {"numpy": np.__version__, "scikit-learn": sklearn.__version__,
+                      "xgboost": xgboost.__version__},
+    }
+    model = ScoringModel(version=version, card=card, encoder=encoder_all, estimator=final,
+                         calibration=(slope, intercept), scale=mapping.scoring.scale,
+                         reference=reference, cuts=cuts,
+                         reason_count=mapping.scoring.reasons.count,
+                         separator=mapping.scoring.reasons.separator,
+                         reason_length=mapping.outputs.reason.max_length)
+    artifacts.save_version(model_dir, model)
+    if promoted:
+        artifacts.set_current(model_dir, version)
+    return TrainResult(promoted, version, card, warnings, product)
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(float(epoch), tz=timezone.utc).isoformat()

@@ -1,0 +1,56 @@
+"""Small synthetic CRM histories with a known signal, shaped like Salesforce Lead records."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+
+from connector.mapping import Mapping
+
+MAPPING = {
+    "crm": "salesforce", "object": "Lead", "time_field": "CreatedDate",
+    "outcome": {"converted_when": [{"field": "IsConverted", "equals": True}],
+                "lost_when": [{"field": "Status", "equals": "Closed - Not Converted"}]},
+    "features": [
+        {"field": "LeadSource", "kind": "category", "label": "Came from {value}"},
+        {"field": "Visits", "kind": "number", "label": "{value} site visits"},
+        {"field": "Phone", "kind": "text_present", "label": "Phone number {value}"},
+        {"field": "Region", "kind": "category", "label": "Region: {value}"},
+    ],
+    "outputs": {"score": "LS_Score__c", "tier": "LS_Tier__c",
+                "reason": {"field": "LS_Reason__c", "max_length": 120}},
+    "baseline": {"points": [{"field": "LeadSource", "equals": "Webinar", "points": 1}]},
+    "training": {"min_closed": 200, "min_converted": 30},
+}
+
+
+def make_mapping(**changes) -> Mapping:
+    """The test mapping, with top-level keys replaced by ``changes``."""
+    return Mapping.model_validate({**MAPPING, **changes})
+
+
+def make_leads(n: int, seed: int = 0, open_share: float = 0.0) -> list[dict]:
+    """Leads whose conversion depends on source, visits and phone; the newest are left open."""
+    rng = np.random.default_rng(seed)
+    start = datetime(2023, 1, 1, tzinfo=timezone.utc)
+    leads = []
+    for i in range(n):
+        source = rng.choice(["Webinar", "Web", "Cold Call", "Partner"], p=[.2, .4, .3, .1])
+        visits = int(rng.poisson(3))
+        phone = rng.random() < 0.6
+        logit = (-2.2 + {"Webinar": 1.5, "Web": 0.3, "Cold Call": -0.8, "Partner": 0.8}[source]
+                 + 0.25 * visits + (0.7 if phone else -0.5))
+        converted = rng.random() < 1 / (1 + np.exp(-logit))
+        lead = {"Id": f"00Q{i:06d}", "LeadSource": str(source), "Visits": visits,
+                "Phone": "+1 555 0100" if phone else None,
+                "Region": str(rng.choice(["EMEA", "AMER", "APAC"])),
+                "CreatedDate": (start + timedelta(hours=6 * i)).strftime(
+                    "%Y-%m-%dT%H:%M:%S.000+0000")}
+        if i >= n * (1 - open_share):
+            lead.update(IsConverted=False, Status="Working - Contacted")
+        else:
+            lead.update(IsConverted=bool(converted),
+                        Status="Closed - Converted" if converted else "Closed - Not Converted")
+        leads.append(lead)
+    return leads
