@@ -40,7 +40,7 @@ def _report(error: LeadscoreError) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
-    from connector.cli import sandbox_cmd  # noqa: F401  (registers its command)
+    from connector.cli import init_cmd, sandbox_cmd  # noqa: F401  (they register commands)
 
     command = typer.main.get_command(app)
     try:

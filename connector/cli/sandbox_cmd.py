@@ -14,7 +14,7 @@ from rich.table import Table
 
 from connector.cli import app
 from connector.errors import ConfigError
-from connector.sandbox import Sandbox
+from connector.sandbox import SANDBOX_DIR, Sandbox
 from connector.sandbox.faults import FaultSpecError
 from connector.sandbox.seeding import SeedError, load_bank, load_csv
 
@@ -68,6 +68,9 @@ def sandbox(
     hubspot_tier: str = typer.Option("professional", help="HubSpot rate-limit tier."),
     daily_api_limit: int = typer.Option(100_000, min=1, help="Salesforce daily API allowance."),
     session_lifetime_s: float = typer.Option(7200.0, min=1.0, help="Salesforce session lifetime."),
+    directory: Path = typer.Option(
+        Path(SANDBOX_DIR), "--dir",
+        help="Where the CA and JWT key are kept across runs (what `init --sandbox` points at)."),
     as_json: bool = typer.Option(False, "--json", help="First stdout line: connection facts as JSON."),
 ) -> None:
     """Serve local Salesforce and HubSpot emulators on 127.0.0.1 until interrupted."""
@@ -77,7 +80,7 @@ def sandbox(
         box = Sandbox(crms=crms, port=port, seed=_seed(seed, outcome_column, positive, open_share),
                       latency_ms=latency_ms, jitter_ms=jitter_ms, faults=faults,
                       hubspot_tier=hubspot_tier, daily_api_limit=daily_api_limit,
-                      session_lifetime_s=session_lifetime_s)
+                      session_lifetime_s=session_lifetime_s, directory=directory)
     except FaultSpecError as error:
         raise ConfigError(f"--faults: {error}", "See `leadscore sandbox --help`.") from None
     except ValueError as error:

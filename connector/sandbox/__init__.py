@@ -19,7 +19,7 @@ from pathlib import Path
 
 from connector.sandbox.faults import FaultPlan
 from connector.sandbox.seeding import SeedData, load_bank, load_csv
-from connector.sandbox.server import ServerThread, TLSFiles, make_tls_files
+from connector.sandbox.server import ServerThread, ensure_tls_files
 
 SALESFORCE_DEFAULTS = {
     "username": "admin@sandbox.leadscore.dev",
@@ -30,8 +30,10 @@ SALESFORCE_DEFAULTS = {
 }
 HUBSPOT_DEFAULTS = {"access_token": "sandbox-hubspot-token"}
 CRMS = ("salesforce", "hubspot")
+SANDBOX_DIR = ".leadscore-sandbox"
+"""Default folder (relative to the working directory) of a long-running sandbox's CA and keys."""
 
-__all__ = ["Sandbox", "SALESFORCE_DEFAULTS", "HUBSPOT_DEFAULTS", "CRMS"]
+__all__ = ["Sandbox", "SALESFORCE_DEFAULTS", "HUBSPOT_DEFAULTS", "CRMS", "SANDBOX_DIR"]
 
 
 def _seed_data(seed: str | Path | SeedData | None) -> SeedData | None:
@@ -50,7 +52,8 @@ class Sandbox:
     def __init__(self, *, crms: tuple[str, ...] = CRMS, port: int = 0,
                  seed: str | Path | SeedData | None = None, latency_ms: float = 0.0,
                  jitter_ms: float = 0.0, faults: str = "", hubspot_tier: str = "professional",
-                 daily_api_limit: int = 100_000, session_lifetime_s: float = 7200.0) -> None:
+                 daily_api_limit: int = 100_000, session_lifetime_s: float = 7200.0,
+                 directory: Path | None = None) -> None:
         unknown = set(crms) - set(CRMS)
         if unknown or not crms:
             raise ValueError(f"unknown CRM {sorted(unknown)}; choose from {', '.join(CRMS)}")
@@ -59,7 +62,10 @@ class Sandbox:
         self._seed = seed
         self._options = {"hubspot_tier": hubspot_tier, "daily_api_limit": daily_api_limit,
                          "session_lifetime_s": session_lifetime_s}
-        self.directory: Path | None = None
+        # A given directory keeps the CA and JWT key across runs (so a config written by
+        # `leadscore init --sandbox` stays valid); without one, a temporary directory is used.
+        self._keep_directory = directory is not None
+        self.directory: Path | None = Path(directory) if directory is not None else None
         self.salesforce = None
         self.hubspot = None
         self._servers: dict[str, ServerThread] = {}
@@ -69,7 +75,8 @@ class Sandbox:
 
     def start(self) -> Sandbox:
         """Create the stores, seed them, and start serving. Returns ``self``."""
-        self.directory = Path(tempfile.mkdtemp(prefix="leadscore-sandbox-"))
+        if self.directory is None:
+            self.directory = Path(tempfile.mkdtemp(prefix="leadscore-sandbox-"))
         try:
             data = _seed_data(self._seed)
             next_port = self.port
@@ -88,7 +95,7 @@ class Sandbox:
         for server in self._servers.values():
             server.stop()
         self._servers.clear()
-        if self.directory is not None:
+        if self.directory is not None and not self._keep_directory:
             shutil.rmtree(self.directory, ignore_errors=True)
             self.directory = None
 
@@ -114,11 +121,14 @@ class Sandbox:
 
     def _start_salesforce(self, port: int, data: SeedData | None) -> None:
         from connector.sandbox.salesforce_api import build_app
-        from connector.sandbox.salesforce_auth import make_jwt_keypair
+        from connector.sandbox.salesforce_auth import JWTKeyPair, make_jwt_keypair
         from connector.sandbox.salesforce_org import SalesforceOrg
 
-        tls: TLSFiles = make_tls_files(self.directory / "tls")
-        jwt = make_jwt_keypair(self.directory / "jwt")
+        tls = ensure_tls_files(self.directory / "tls")
+        jwt_dir = self.directory / "jwt"
+        jwt = JWTKeyPair(jwt_dir / "jwt-private-key.pem", jwt_dir / "jwt-cert.pem")
+        if not (jwt.key_file.is_file() and jwt.cert_file.is_file()):
+            jwt = make_jwt_keypair(jwt_dir)
         self.salesforce = SalesforceOrg(
             daily_api_limit=self._options["daily_api_limit"],
             session_lifetime_s=self._options["session_lifetime_s"],

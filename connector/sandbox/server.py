@@ -28,13 +28,15 @@ class TLSFiles:
     key_file: Path
 
 
-def make_tls_files(directory: Path) -> TLSFiles:
-    """Create a new CA and a certificate for 127.0.0.1/localhost inside ``directory``."""
+def ensure_tls_files(directory: Path) -> TLSFiles:
+    """The CA and 127.0.0.1/localhost certificate in ``directory``, created if any is missing."""
+    files = TLSFiles(directory / "sandbox-ca.pem", directory / "server-cert.pem",
+                     directory / "server-key.pem")
+    if all(path.is_file() for path in (files.ca_file, files.cert_file, files.key_file)):
+        return files
     directory.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA(organization_name="leadscore sandbox CA")
     cert = ca.issue_cert(HOST, "localhost")
-    files = TLSFiles(directory / "sandbox-ca.pem", directory / "server-cert.pem",
-                     directory / "server-key.pem")
     ca.cert_pem.write_to_path(str(files.ca_file))
     cert.cert_chain_pems[0].write_to_path(str(files.cert_file))
     for extra in cert.cert_chain_pems[1:]:
