@@ -70,6 +70,9 @@ class ServerThread:
         config = uvicorn.Config(
             app, log_level="warning", access_log=False, lifespan="off",
             timeout_keep_alive=30, backlog=512,
+            # Idle keep-alive clients never close their side; without a bound, stop() would
+            # wait for them until the join timeout.
+            timeout_graceful_shutdown=1,
             ssl_certfile=str(tls.cert_file) if tls else None,
             ssl_keyfile=str(tls.key_file) if tls else None,
         )
