@@ -1,0 +1,55 @@
+"""`leadscore sandbox`: foreground process, JSON facts on the first line, clean stop."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import requests
+
+from connector.cli import main
+
+KEYS = {
+    "salesforce": {"instance_url", "token_url", "username", "password", "security_token",
+                   "consumer_key", "consumer_secret", "ca_file"},
+    "hubspot": {"base_url", "access_token", "ca_file"},
+}
+
+
+def test_sandbox_json_first_line_then_serves_until_interrupted(tmp_path):
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connector", "sandbox", "--seed", "bank", "--json",
+         "--dir", str(tmp_path / "sb")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        facts = json.loads(proc.stdout.readline())
+        assert time.monotonic() - started < 15
+        for crm, keys in KEYS.items():
+            assert keys <= set(facts[crm])
+        sf, hs = facts["salesforce"], facts["hubspot"]
+        assert sf["username"] == "admin@sandbox.leadscore.dev" and hs["ca_file"] is None
+        assert hs["access_token"] == "sandbox-hubspot-token"
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = sf["ca_file"]
+        token = session.post(sf["token_url"], data={
+            "grant_type": "password", "client_id": sf["consumer_key"],
+            "client_secret": sf["consumer_secret"], "username": sf["username"],
+            "password": sf["password"] + sf["security_token"]}, timeout=10)
+        assert token.status_code == 200 and token.json()["instance_url"] == sf["instance_url"]
+        contacts = session.get(f"{hs['base_url']}/crm/v3/objects/contacts?limit=2", timeout=10,
+                               headers={"Authorization": f"Bearer {hs['access_token']}"})
+        assert contacts.status_code == 200 and len(contacts.json()["results"]) == 2
+        session.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+    assert (tmp_path / "sb" / "tls" / "sandbox-ca.pem").is_file()  # kept for the next run
+
+
+def test_sandbox_bad_arguments_exit_3_with_one_line(tmp_path, capsys):
+    assert main(["sandbox", "--faults", "teapot:1", "--seed", "none"]) == 3
+    assert "--faults" in capsys.readouterr().err
+    assert main(["sandbox", "--seed", str(tmp_path / "missing.csv")]) == 3
+    assert "cannot read seed file" in capsys.readouterr().err
