@@ -9,11 +9,13 @@ exit code; library code raises and lets callers decide.
     │   ├── ConfigError                 leadscore.toml: missing/invalid key, unknown connection
     │   ├── MappingError                a mapping YAML: names file, line and key
     │   ├── CredentialsError            a secret is missing or the CRM refused it (names the variable)
-    │   └── CRMPermissionError          missing scope / field-level security / field not writable
+    │   ├── CRMPermissionError          missing scope / field-level security / field not writable
+    │   └── StateStoreError             state database unreachable, or its schema is newer than us
     ├── RetryLaterError     exit 75     transient: the same call may succeed later
     │   ├── CRMRateLimitedError         429 or a rate bucket is empty; ``retry_after`` seconds if known
     │   ├── CRMUnavailableError         5xx, timeout, dropped connection
-    │   └── SessionExpiredError         the CRM session ended; re-authenticate once, then retry
+    │   ├── SessionExpiredError         the CRM session ended; re-authenticate once, then retry
+    │   └── QueryLocatorLostError       a query cursor was dropped; query again from the last page
     ├── RecordRejectedError             skip this record, report it, carry on with the others
     │   └── (per-record; never reaches the CLI on its own)
     ├── StopRunError        exit 4      stop cleanly; nothing is wrong with the setup
@@ -22,6 +24,7 @@ exit code; library code raises and lets callers decide.
     │   ├── ConnectionLockedError       another worker is syncing this connection
     │   └── ModelMissingError           no trained model for this connection yet
     └── CRMRequestError     exit 1      the CRM rejected a request we built: a bug, report it
+        └── BatchRejectedError          a whole batch refused for one bad value: split it to find it
 
 Exit codes: 0 success, 1 unexpected error (a bug), 2 command-line usage, 3 fix the configuration,
 4 run stopped on purpose, 75 temporary failure (retry later), 130 interrupted.
@@ -93,6 +96,12 @@ class CRMPermissionError(FixConfigError):
     default_hint = "Grant the integration user access (see the README's setup section)."
 
 
+class StateStoreError(FixConfigError):
+    """The state database cannot be opened or migrated (bad URL, unreachable, schema too new)."""
+
+    default_hint = "Check `state.url` in the config and that the database is reachable."
+
+
 # -- retry later ------------------------------------------------------------------------------
 
 
@@ -117,6 +126,11 @@ class CRMUnavailableError(RetryLaterError):
 
 class SessionExpiredError(RetryLaterError):
     """The CRM session expired; the caller re-authenticates once and repeats the call."""
+
+
+class QueryLocatorLostError(RetryLaterError):
+    """Salesforce dropped a query's locator (15 minutes idle, or the user's eleventh open query);
+    the adapter queries again from the cursor it reached."""
 
 
 # -- skip the record ----------------------------------------------------------------------------
@@ -172,3 +186,8 @@ class CRMRequestError(LeadscoreError):
 
     exit_code = 1
     default_hint = "This is likely a leadscore bug; rerun with --verbose and report it."
+
+
+class BatchRejectedError(CRMRequestError):
+    """The CRM refused a whole batch because of one bad value (HubSpot's 400 ``VALIDATION_ERROR``
+    on batch update). CRM adapters catch it and split the batch to isolate the record."""

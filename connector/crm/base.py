@@ -1,0 +1,113 @@
+"""The one interface the sync engine sees: :class:`CRM`. Its docstrings are the contract.
+
+Every adapter (``salesforce``, ``hubspot``, a third one later) implements it over one object
+type (Salesforce ``Lead``, HubSpot ``contacts``...), and passes ``tests/crm/test_contract.py``.
+
+Errors (all from :mod:`connector.errors`), the same for every method unless stated:
+
+* :class:`~connector.errors.CredentialsError` - the CRM refused the credentials.
+* :class:`~connector.errors.CRMPermissionError` - a field or object is not visible/editable.
+* :class:`~connector.errors.RetryLaterError` - still failing after the retry policy gave up
+  (rate limited, unavailable, or a session that expired again right after renewal).
+* :class:`~connector.errors.ApiBudgetError` - the daily allowance is down to the reserve;
+  raised *before* a call, so nothing is half-sent.
+* :class:`~connector.errors.CRMRequestError` - the CRM rejected a request we built (a bug).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import ClassVar, Protocol, Self, runtime_checkable
+
+from connector.config import ConnectionConfig
+from connector.crm.transport import RetryPolicy
+from connector.records import (
+    ApiUsage,
+    Cursor,
+    FieldCatalog,
+    FieldSpec,
+    Page,
+    ProvisionReport,
+    RecordWrite,
+    WriteResult,
+)
+
+
+@runtime_checkable
+class CRM(Protocol):
+    """A connection to one object type of one Salesforce org or HubSpot portal."""
+
+    name: ClassVar[str]
+    """The entry-point name (``salesforce``, ``hubspot``)."""
+
+    write_batch_size: ClassVar[int]
+    """The most records :meth:`write` accepts per call: one API request each (200 / 100)."""
+
+    object_name: str
+    """The object type read and written (``Lead``, ``contacts``...)."""
+
+    @classmethod
+    def connect(cls, connection: ConnectionConfig, *, environ: Mapping[str, str] | None = None,
+                policy: RetryPolicy | None = None) -> Self:
+        """Authenticate with the connection's flow and return a ready client.
+
+        Secrets come from ``environ`` (default: the process environment and ``.env``). A missing
+        variable or refused credential raises :class:`CredentialsError` naming the variables
+        and the flow; nothing else is attempted. ``policy`` replaces the default retries (tests
+        inject a recording sleep).
+        """
+
+    def describe(self, *, refresh: bool = False) -> FieldCatalog:
+        """The object's fields visible to the integration user. Cached; ``refresh`` re-reads."""
+
+    def ensure_fields(self, specs: Sequence[FieldSpec], *, dry_run: bool = False
+                      ) -> ProvisionReport:
+        """Create the fields in ``specs`` that do not exist yet; never alter existing ones.
+
+        Idempotent: a second call reports every field as existing. With ``dry_run`` nothing is
+        created; the report lists what would be. ``manual_steps`` says what the admin must still
+        do (Salesforce: grant field-level security).
+        """
+
+    def pull_changed(self, cursor: Cursor | None, fields: Sequence[str]) -> Iterator[Page]:
+        """Stream the records modified since ``cursor`` (None: every record, a full load).
+
+        Each record carries ``fields`` (plus its id and modification stamp), values as the API
+        returns them. Pages come one API page at a time, never the whole object in memory, each
+        with the cursor reached once its records are handled; every record version is delivered
+        once: the overlap re-read before ``cursor`` is deduplicated against ``cursor.seen``.
+        Record order is the CRM's (Salesforce by ``SystemModstamp, Id``); a page may be empty.
+        Unknown ``fields`` raise :class:`CRMPermissionError` before any record is read.
+        """
+
+    def pull_created(self, cursor: Cursor | None, fields: Sequence[str]) -> Iterator[Page]:
+        """Like :meth:`pull_changed`, but following the creation date: the new-leads job.
+
+        Costs one API call when nothing new was created.
+        """
+
+    def write(self, batch: Sequence[RecordWrite]) -> list[WriteResult]:
+        """Set absolute values on up to :attr:`write_batch_size` records; one result each, in
+        the order given.
+
+        Values are checked against :meth:`describe` first (unknown or read-only field, type,
+        text length, picklist option); a record that fails is not sent and its result says which
+        field and why. One bad record never fails the others: records the CRM rejects for
+        transient reasons are re-sent once, the rest reported with the CRM's code and message.
+        Raises ``ValueError`` if ``batch`` is larger than :attr:`write_batch_size`.
+        """
+
+    def usage(self) -> ApiUsage:
+        """API calls made by this client so far, and the daily allowance where the CRM says."""
+
+    def close(self) -> None:
+        """Release connections. The client is unusable afterwards."""
+
+
+def write_all(crm: CRM, writes: Sequence[RecordWrite]) -> Iterator[list[WriteResult]]:
+    """Write ``writes`` in batches of ``crm.write_batch_size``, yielding each batch's results
+    as soon as it is done, so whatever stops the run (an error, the API budget) leaves every
+    finished batch reported and no batch half-sent."""
+    size = crm.write_batch_size
+    for start in range(0, len(writes), size):
+        yield crm.write(writes[start:start + size])

@@ -1,0 +1,312 @@
+"""HubSpot adapter on hubspot-api-client: list/search pulls, batch update of 100, paced calls.
+
+The SDK's own retries are switched off (urllib3 would silently re-send GETs on 429 and never
+POSTs): every call goes through :meth:`HubSpotCRM.request`, which checks the daily allowance
+against the reserve (``X-HubSpot-RateLimit-Daily-Remaining``, shared with the portal's other
+apps), paces it (the 10-second bucket, or search's per-second one), counts it, translates
+failures with :data:`ERRORS` and repeats transient ones under the shared
+:class:`~connector.crm.transport.RetryPolicy`. Pulls are
+in :mod:`connector.crm.hubspot_pull`, property creation in :mod:`connector.crm.hubspot_fields`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from functools import partial
+from typing import Any, ClassVar
+
+import urllib3
+from hubspot import HubSpot
+from hubspot.crm.objects import BatchInputSimplePublicObjectBatchInput, SimplePublicObjectBatchInput
+from hubspot.crm.objects.exceptions import ApiException as ObjectsApiException
+from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
+from urllib3.util.retry import Retry
+
+from connector.config import ConnectionConfig, Credentials
+from connector.crm.hubspot_fields import ensure_properties, property_info
+from connector.crm.hubspot_pull import pull
+from connector.crm.pacing import ApiBudget, Pacer
+from connector.crm.transport import CallCounter, ErrorTable, RetryPolicy, retry_after_seconds
+from connector.errors import (
+    ApiBudgetError,
+    BatchRejectedError,
+    ConfigError,
+    CredentialsError,
+    CRMPermissionError,
+    CRMUnavailableError,
+    RetryLaterError,
+)
+from connector.records import (
+    ApiUsage,
+    Cursor,
+    FieldCatalog,
+    FieldSpec,
+    Page,
+    ProvisionReport,
+    RecordWrite,
+    WriteResult,
+)
+
+API_ERRORS = (ObjectsApiException, PropertiesApiException)  # each SDK package has its own tree
+ERRORS = ErrorTable("hubspot", {
+    (401, None): CredentialsError,
+    (403, None): CRMPermissionError,  # MISSING_SCOPES
+    (429, "DAILY"): ApiBudgetError,  # the day's allowance is gone: retrying cannot help
+})
+WRITE_ERRORS = ErrorTable("hubspot", {**ERRORS.entries,
+                                      (400, "VALIDATION_ERROR"): BatchRejectedError})
+FINAL_RECORD_CATEGORIES = frozenset({"OBJECT_NOT_FOUND", "VALIDATION_ERROR"})
+DEFAULT_LIMIT_PER_10S = 100  # Free/Starter: safe everywhere until the CRM's headers say more
+SEARCH_PER_SECOND = 5
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _wire(value: Any) -> str:
+    """A Python value as the string HubSpot stores (every property value is a string)."""
+    if value is None:
+        return ""  # HubSpot clears a property set to the empty string
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _error_body(exc: Exception) -> dict:
+    try:
+        body = json.loads(getattr(exc, "body", None) or "{}")
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+class HubSpotCRM:
+    """One HubSpot portal's object type (``contacts`` by default); see :class:`CRM`."""
+
+    name: ClassVar[str] = "hubspot"
+    write_batch_size: ClassVar[int] = 100
+
+    def __init__(self, connection: ConnectionConfig, credentials: Credentials, *,
+                 policy: RetryPolicy | None = None) -> None:
+        self.connection, self.object_name = connection, connection.object
+        self.policy = policy or RetryPolicy()
+        self.counter = CallCounter()
+        self._credentials = credentials
+        self._fixed_limit = connection.rate_limit_per_10s
+        self.pacer = Pacer(self._fixed_limit or DEFAULT_LIMIT_PER_10S, 10.0)
+        self.search_pacer = Pacer(SEARCH_PER_SECOND, 1.0)
+        self.timeout = (CONNECT_TIMEOUT_S, connection.timeout_seconds)
+        self.overlap = timedelta(minutes=connection.overlap_minutes)
+        # No SDK-level retries except refused connections (nothing was sent); see module doc.
+        self.client = HubSpot(
+            access_token=credentials.secret("access_token"), host=connection.base_url.rstrip("/"),
+            retry=Retry(total=2, connect=2, read=0, status=0, respect_retry_after_header=False),
+            ssl_ca_cert=str(connection.ca_file) if connection.ca_file else None)
+        # Every SDK accessor builds a new ApiClient with its own connection pool: take each once.
+        objects, properties = self.client.crm.objects, self.client.crm.properties
+        self.basic_api, self.search_api = objects.basic_api, objects.search_api
+        self.batch_api = objects.batch_api
+        self.properties_api, self.groups_api = properties.core_api, properties.groups_api
+        self._catalog: FieldCatalog | None = None
+        self.budget = ApiBudget("hubspot", connection.api_reserve)
+        self.server_time = datetime.now(UTC)  # the CRM's clock, from each answer's Date header
+
+    @classmethod
+    def connect(cls, connection: ConnectionConfig, *, environ: Mapping[str, str] | None = None,
+                policy: RetryPolicy | None = None) -> HubSpotCRM:
+        """Build the client and read the object's properties, which proves the token works."""
+        crm = cls(connection, connection.credentials(environ), policy=policy)
+        crm.describe()
+        return crm
+
+    # -- one paced, counted, retried call --------------------------------------------------------
+
+    def request(self, action: Callable[..., tuple], *, search: bool = False,
+                table: ErrorTable = ERRORS) -> Any:
+        """Run ``action``, an SDK ``*_with_http_info`` call taking the timeout keywords, paced
+        (``search``: the search bucket), counted, translated with ``table`` and retried; returns
+        its data."""
+        def attempt() -> Any:
+            self.budget.check()
+            (self.search_pacer if search else self.pacer).acquire()
+            self.counter.add()
+            try:
+                data, _status, headers = action(_return_http_data_only=False,
+                                                _request_timeout=self.timeout)
+            except API_ERRORS as exc:
+                raise self._error(exc, table) from None
+            except urllib3.exceptions.HTTPError as exc:
+                raise self._transport_error(exc) from None
+            self._observe(headers or {})
+            return data
+        return self.policy.call(attempt)
+
+    def _error(self, exc: Exception, table: ErrorTable) -> Exception:
+        body = _error_body(exc)
+        status = exc.status or 0
+        code = body.get("policyName") if status == 429 else body.get("category")
+        message = body.get("message") or exc.reason or ""
+        error = table.error(status, code, message, retry_after=retry_after_seconds(
+            (exc.headers or {}).get("Retry-After")))
+        if isinstance(error, CredentialsError):
+            error.message = (f"HubSpot refused the private app token in "
+                             f"{self._credentials.variables()} ({status} {code}: {message})")
+        return error
+
+    def _transport_error(self, exc: urllib3.exceptions.HTTPError) -> Exception:
+        cause = getattr(exc, "reason", None) or exc
+        if isinstance(cause, urllib3.exceptions.SSLError):
+            return ConfigError(f"hubspot: TLS verification failed for {self.connection.base_url}:"
+                               f" {cause}", hint="Set ca_file for this connection.")
+        return CRMUnavailableError(f"hubspot: {type(cause).__name__}: {cause}")
+
+    def _observe(self, headers: Mapping[str, str]) -> None:
+        """Note the server's clock and the daily allowance left, and adopt the 10-second limit
+        the portal announces (unless the config fixes one)."""
+        if headers.get("Date"):
+            self.server_time = parsedate_to_datetime(headers["Date"])
+        limit = headers.get("X-HubSpot-RateLimit-Max")
+        interval = headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")
+        announced = (int(limit), int(interval) / 1000) if limit and interval else None
+        if announced and not self._fixed_limit and announced != (self.pacer.limit,
+                                                                 self.pacer.window):
+            self.pacer.set_limit(*announced)
+        daily, left = (headers.get("X-HubSpot-RateLimit-Daily"),
+                       headers.get("X-HubSpot-RateLimit-Daily-Remaining"))
+        if daily and left:  # absent for OAuth apps
+            self.budget.observe(int(daily) - int(left), int(daily))
+
+    # -- describe and fields ---------------------------------------------------------------------
+
+    def describe(self, *, refresh: bool = False) -> FieldCatalog:
+        """The object's properties from ``GET /crm/v3/properties/{type}`` (cached)."""
+        if self._catalog is None or refresh:
+            data = self.request(partial(self.properties_api.get_all_with_http_info,
+                                        self.object_name, archived=False))
+            self._catalog = FieldCatalog(self.object_name,
+                                         {p.name: property_info(p) for p in data.results})
+        return self._catalog
+
+    def ensure_fields(self, specs: Sequence[FieldSpec], *, dry_run: bool = False
+                      ) -> ProvisionReport:
+        """Create the "Lead scoring" group and the missing properties; see the protocol."""
+        report = ensure_properties(self, specs, dry_run=dry_run)
+        self.describe(refresh=True)
+        return report
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    @property
+    def modified_property(self) -> str:
+        """The modification stamp: ``lastmodifieddate`` on contacts, else
+        ``hs_lastmodifieddate``."""
+        return "lastmodifieddate" if self.object_name == "contacts" else "hs_lastmodifieddate"
+
+    @property
+    def created_property(self) -> str:
+        """The creation stamp: ``createdate`` on contacts, else ``hs_createdate``."""
+        return "createdate" if self.object_name == "contacts" else "hs_createdate"
+
+    def _require(self, fields: Sequence[str]) -> None:
+        missing = self.describe().missing(list(fields))
+        if missing:
+            raise CRMPermissionError(
+                f"hubspot {self.object_name} has no property {', '.join(missing)}",
+                hint="Check the mapping's property names (internal names, not labels).")
+
+    def pull_changed(self, cursor: Cursor | None, fields: Sequence[str]) -> Iterator[Page]:
+        """A full load through the list API when ``cursor`` is None, else a search sweep on the
+        modification property; see :func:`connector.crm.hubspot_pull.pull`."""
+        self._require(fields)
+        return pull(self, self.modified_property, cursor, list(fields))
+
+    def pull_created(self, cursor: Cursor | None, fields: Sequence[str]) -> Iterator[Page]:
+        """As :meth:`pull_changed` on the creation property (one search when none are new)."""
+        self._require(fields)
+        return pull(self, self.created_property, cursor, list(fields))
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def write(self, batch: Sequence[RecordWrite]) -> list[WriteResult]:
+        """Batch update (one call) of the records passing the pre-check. A 400 for one bad value
+        rejects the whole batch: it is split in halves until the offender stands alone. Records
+        refused for other per-record reasons (a lock) are re-sent once."""
+        if len(batch) > self.write_batch_size:
+            raise ValueError(f"at most {self.write_batch_size} records per write, got {len(batch)}")
+        catalog = self.describe()
+        results: dict[int, WriteResult] = {}
+        pending = []
+        for index, write in enumerate(batch):
+            refusal = catalog.refusal(write)
+            if refusal:
+                results[index] = refusal
+            else:
+                pending.append(index)
+        for round_ in range(2):
+            if not pending:
+                break
+            try:
+                outcome = self._isolate([batch[i] for i in pending])
+            except (ApiBudgetError, RetryLaterError):
+                if round_ == 0:
+                    raise
+                break  # the re-send could not go out; its records keep their transient results
+            results.update(zip(pending, outcome, strict=True))
+            pending = [i for i in pending if results[i].transient]
+        return [results[i] for i in range(len(batch))]
+
+    def _isolate(self, writes: list[RecordWrite]) -> list[WriteResult]:
+        try:
+            return self._update(writes)
+        except BatchRejectedError as exc:
+            if len(writes) == 1:
+                return [WriteResult(writes[0].record_id, ok=False, code="VALIDATION_ERROR",
+                                    field=_failed_property(exc.message), reason=exc.message)]
+            middle = len(writes) // 2
+            return self._isolate(writes[:middle]) + self._isolate(writes[middle:])
+
+    def _update(self, writes: list[RecordWrite]) -> list[WriteResult]:
+        body = BatchInputSimplePublicObjectBatchInput(inputs=[
+            SimplePublicObjectBatchInput(id=w.record_id,
+                                         properties={k: _wire(v) for k, v in w.values.items()})
+            for w in writes])
+        data = self.request(partial(self.batch_api.update_with_http_info, self.object_name, body),
+                            table=WRITE_ERRORS)
+        written = {record.id for record in data.results or ()}
+        failed: dict[str, WriteResult] = {}
+        for error in getattr(data, "errors", None) or ():  # a 207: some records refused
+            for record_id in (error.context or {}).get("ids", ()):
+                failed[record_id] = WriteResult(
+                    record_id, ok=False, code=error.category, reason=error.message,
+                    transient=error.category not in FINAL_RECORD_CATEGORIES)
+        return [WriteResult(w.record_id, ok=True) if w.record_id in written else
+                failed.get(w.record_id) or WriteResult(
+                    w.record_id, ok=False, code="NOT_CONFIRMED", transient=True,
+                    reason="HubSpot answered without this record or an error for it")
+                for w in writes]
+
+    # -- usage -----------------------------------------------------------------------------------
+
+    def usage(self) -> ApiUsage:
+        """Calls made by this client, and the portal's daily count from the last headers."""
+        return ApiUsage(self.counter.calls, self.budget.used, self.budget.limit)
+
+    def close(self) -> None:
+        """Close the SDK's connection pools."""
+        for api in (self.basic_api, self.search_api, self.batch_api, self.properties_api,
+                    self.groups_api):
+            api.api_client.rest_client.pool_manager.clear()
+
+
+def _failed_property(message: str) -> str | None:
+    """The property a ``VALIDATION_ERROR`` message names (``..."name":"prop"...``), if any."""
+    start = message.find('"name":"')
+    if start < 0:
+        return None
+    start += len('"name":"')
+    return message[start:message.find('"', start)]

@@ -1,0 +1,103 @@
+"""Pulling HubSpot records page by page: a list-API full load, or a keyset search sweep.
+
+**Full load** (no cursor): ``GET /crm/v3/objects/{type}`` 100 at a time, in id order, no cap.
+
+**Incremental** (a cursor): ``POST .../search`` for ``stamp >= cursor - overlap``, 200 at a time,
+sorted by ``hs_object_id`` and continued with ``hs_object_id > last id`` instead of the ``after``
+offset. Why not the usual ascending-timestamp sort with offsets, restarted before the 10,000th
+result: offsets count positions in a live result set, and the sync engine writes each page back
+before reading the next. Every record it writes jumps to the end of a timestamp-sorted result,
+shifting everything after it down, so the next offset skips as many unread records. Keyset
+paging on the id never skips, never comes near the 10,000-result cap (every query starts at
+offset 0), and needs no boundary tie-breaking.
+
+Both sweeps end at the server's time when they started (the ``Date`` header of their first
+answer, minus a second for its rounding): whatever changed after that is read by the next pull.
+Mid-sweep pages carry a cursor with ``resume`` so a crash resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from hubspot.crm.objects import Filter, FilterGroup, PublicObjectSearchRequest
+
+from connector.records import Cursor, Page, Record, SeenWindow, parse_stamp
+
+if TYPE_CHECKING:
+    from connector.crm.hubspot import HubSpotCRM
+
+LIST_PAGE, SEARCH_PAGE = 100, 200
+ID_PROPERTY = "hs_object_id"
+
+
+def _record(obj: Any, stamp_property: str, fields: list[str]) -> Record:
+    props = obj.properties or {}
+    raw = props.get(stamp_property)
+    return Record(obj.id, {name: props.get(name) for name in fields},
+                  parse_stamp(raw) if raw else obj.updated_at)
+
+
+def _started(crm: HubSpotCRM) -> datetime:
+    return crm.server_time - timedelta(seconds=1)
+
+
+def pull(crm: HubSpotCRM, stamp_property: str, cursor: Cursor | None, fields: list[str]
+         ) -> Iterator[Page]:
+    """Pages of ``crm``'s records following ``stamp_property`` from ``cursor`` (see module)."""
+    cursor = cursor or Cursor()
+    resume = dict(cursor.resume or {})
+    window = SeenWindow(crm.overlap, set(cursor.seen), pinned=cursor.seen)
+    names = list(dict.fromkeys([stamp_property, *fields]))
+    if cursor.stamp is None and resume.get("mode") != "search":
+        return _list_sweep(crm, stamp_property, names, fields, window, resume)
+    return _search_sweep(crm, stamp_property, names, fields, cursor, window, resume)
+
+
+def _list_sweep(crm: HubSpotCRM, stamp_property: str, names: list[str], fields: list[str],
+                window: SeenWindow, resume: dict) -> Iterator[Page]:
+    after = resume.get("after")
+    started = datetime.fromisoformat(resume["started"]) if "started" in resume else None
+    while True:
+        data = crm.request(partial(crm.basic_api.get_page_with_http_info, crm.object_name,
+                                   limit=LIST_PAGE, after=after, properties=names, archived=False))
+        started = started or _started(crm)
+        fresh = tuple(r for r in (_record(o, stamp_property, fields) for o in data.results)
+                      if window.first_time(r))
+        after = data.paging.next.after if data.paging and data.paging.next else None
+        if after is None:
+            yield Page(fresh, window.cursor(started))
+            return
+        yield Page(fresh, window.cursor(None, {"mode": "list", "after": after,
+                                               "started": started.isoformat()}, keep_from=started))
+
+
+def _search_sweep(crm: HubSpotCRM, stamp_property: str, names: list[str], fields: list[str],
+                  cursor: Cursor, window: SeenWindow, resume: dict) -> Iterator[Page]:
+    since = cursor.since(crm.overlap)
+    last_id = int(resume.get("after_id", 0))
+    started = datetime.fromisoformat(resume["started"]) if "started" in resume else None
+    while True:
+        filters = [Filter(property_name=stamp_property, operator="GTE",
+                          value=str(int(since.timestamp() * 1000)))]
+        if last_id:
+            filters.append(Filter(property_name=ID_PROPERTY, operator="GT", value=str(last_id)))
+        request = PublicObjectSearchRequest(
+            filter_groups=[FilterGroup(filters=filters)], properties=names, limit=SEARCH_PAGE,
+            sorts=[{"propertyName": ID_PROPERTY, "direction": "ASCENDING"}])
+        data = crm.request(partial(crm.search_api.do_search_with_http_info, crm.object_name,
+                                   request),
+                           search=True)
+        started = started or _started(crm)
+        records = [_record(o, stamp_property, fields) for o in data.results]
+        fresh = tuple(r for r in records if window.first_time(r))
+        if len(records) < SEARCH_PAGE:
+            yield Page(fresh, window.cursor(max(started, cursor.stamp)))
+            return
+        last_id = int(records[-1].id)
+        yield Page(fresh, window.cursor(cursor.stamp, {"mode": "search", "after_id": str(last_id),
+                                                       "started": started.isoformat()},
+                                        keep_from=started))

@@ -1,0 +1,287 @@
+"""Salesforce adapter on simple-salesforce: SOQL by ``SystemModstamp``, composite collections.
+
+The SDK runs in direct mode on our session (:mod:`connector.crm.transport`): the token comes
+from :mod:`connector.crm.salesforce_auth`, and an expired session is renewed once per call.
+Every REST answer's ``Sforce-Limit-Info`` feeds the :class:`~connector.crm.pacing.ApiBudget`
+checked before each call. Field creation (Tooling API) is in
+:mod:`connector.crm.salesforce_fields`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, ClassVar, TypeVar
+
+import requests
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceError
+
+from connector.config import ConnectionConfig, Credentials
+from connector.crm.pacing import ApiBudget
+from connector.crm.salesforce_auth import fetch_token
+from connector.crm.salesforce_fields import ensure_custom_fields, field_info
+from connector.crm.transport import (
+    CallCounter,
+    ErrorTable,
+    RetryingAdapter,
+    RetryPolicy,
+    make_session,
+)
+from connector.errors import (
+    ApiBudgetError,
+    CredentialsError,
+    CRMPermissionError,
+    QueryLocatorLostError,
+    RetryLaterError,
+    SessionExpiredError,
+)
+from connector.records import (
+    ApiUsage,
+    Cursor,
+    FieldCatalog,
+    FieldSpec,
+    Page,
+    ProvisionReport,
+    Record,
+    RecordWrite,
+    SeenWindow,
+    WriteResult,
+    parse_stamp,
+)
+
+T = TypeVar("T")
+
+ERRORS = ErrorTable("salesforce", {
+    (401, "INVALID_SESSION_ID"): SessionExpiredError,
+    (401, None): CredentialsError,
+    (403, "REQUEST_LIMIT_EXCEEDED"): ApiBudgetError,  # the daily allowance is gone: stop
+    (403, None): CRMPermissionError,
+    (400, "INVALID_FIELD"): CRMPermissionError,  # absent, or hidden by field-level security
+    (400, "INVALID_QUERY_LOCATOR"): QueryLocatorLostError,
+})
+TRANSIENT_RECORD_CODES = frozenset({"UNABLE_TO_LOCK_ROW"})
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _code_of(response: requests.Response) -> tuple[str | None, str]:
+    """``(errorCode, message)`` of a Salesforce error body (always a JSON list)."""
+    try:
+        first = response.json()[0]
+        return first.get("errorCode"), first.get("message", "")
+    except (ValueError, LookupError, AttributeError):
+        return None, response.text[:200]
+
+
+def _translate(exc: SalesforceError) -> Exception:
+    content = exc.content
+    first = content[0] if isinstance(content, list) and content else {}
+    code = first.get("errorCode") if isinstance(first, dict) else None
+    message = first.get("message", str(content)) if isinstance(first, dict) else str(content)
+    return ERRORS.error(exc.status, code, message)
+
+
+def _soql_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _wire(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+class SalesforceCRM:
+    """One Salesforce org's object (``Lead`` by default); see :class:`connector.crm.base.CRM`."""
+
+    name: ClassVar[str] = "salesforce"
+    write_batch_size: ClassVar[int] = 200
+
+    def __init__(self, connection: ConnectionConfig, credentials: Credentials, *,
+                 policy: RetryPolicy | None = None) -> None:
+        self.connection, self.object_name = connection, connection.object
+        self.counter = CallCounter()
+        self.budget = ApiBudget("salesforce", connection.api_reserve)
+        adapter = RetryingAdapter(
+            policy=policy or RetryPolicy(), table=ERRORS, counter=self.counter,
+            timeout=(CONNECT_TIMEOUT_S, connection.timeout_seconds), code_of=_code_of,
+            before_send=self._before_send, after_response=self._after_response)
+        ca_file = str(connection.ca_file) if connection.ca_file else None
+        self.session = make_session(adapter, ca_file)
+        self._credentials = credentials
+        self._overlap = timedelta(minutes=connection.overlap_minutes)
+        self._sf: Salesforce | None = None
+        self._catalog: FieldCatalog | None = None
+
+    @classmethod
+    def connect(cls, connection: ConnectionConfig, *, environ: Mapping[str, str] | None = None,
+                policy: RetryPolicy | None = None) -> SalesforceCRM:
+        """Fetch a token with the connection's flow, then read the daily allowance."""
+        crm = cls(connection, connection.credentials(environ), policy=policy)
+        try:
+            crm._login()
+            limits = crm._call(lambda sf: sf.limits())["DailyApiRequests"]
+        except BaseException:
+            crm.close()
+            raise
+        crm.budget.observe(limits["Max"] - limits["Remaining"], limits["Max"])
+        return crm
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _login(self) -> None:
+        token = fetch_token(self.session, self.connection, self._credentials)
+        self._sf = Salesforce(instance_url=token.instance_url, session_id=token.access_token,
+                              session=self.session, version=self.connection.api_version)
+
+    def _before_send(self, request: requests.PreparedRequest) -> None:
+        if "/services/data/" in (request.path_url or ""):  # token calls cost no allowance
+            self.budget.check()
+
+    def _after_response(self, response: requests.Response) -> None:
+        self.budget.observe_header(response.headers.get("Sforce-Limit-Info"))
+
+    def _call(self, action: Callable[[Salesforce], T]) -> T:
+        """Run ``action`` on the SDK client, translating its errors; renew an expired session
+        once and repeat (a second expiry in a row is raised)."""
+        try:
+            return self._translated(action)
+        except SessionExpiredError:
+            self._login()
+            return self._translated(action)
+
+    def _translated(self, action: Callable[[Salesforce], T]) -> T:
+        try:
+            return action(self._sf)
+        except SalesforceError as exc:
+            raise _translate(exc) from None
+
+    # -- describe and fields ---------------------------------------------------------------------
+
+    def describe(self, *, refresh: bool = False) -> FieldCatalog:
+        """The object's fields from ``sobjects/{object}/describe`` (cached)."""
+        if self._catalog is None or refresh:
+            body = self._call(lambda sf: sf.restful(f"sobjects/{self.object_name}/describe"))
+            self._catalog = FieldCatalog(self.object_name,
+                                         {f["name"]: field_info(f) for f in body["fields"]})
+        return self._catalog
+
+    def ensure_fields(self, specs: Sequence[FieldSpec], *, dry_run: bool = False
+                      ) -> ProvisionReport:
+        """Create missing custom fields through the Tooling API; see the protocol."""
+        report = ensure_custom_fields(self._call, self.object_name, specs,
+                                      visible=self.describe(refresh=True), dry_run=dry_run)
+        self.describe(refresh=True)
+        return report
+
+    def _require(self, fields: Sequence[str]) -> None:
+        missing = self.describe().missing(list(fields))
+        if missing:
+            raise CRMPermissionError(
+                f"salesforce {self.object_name} has no field {', '.join(missing)} visible to "
+                f"the integration user", hint="Check the mapping's field names, or grant "
+                "field-level security on them to the integration user.")
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def pull_changed(self, cursor: Cursor | None, fields: Sequence[str]) -> Iterator[Page]:
+        """Records by ``SystemModstamp >= cursor - overlap``, ordered ``SystemModstamp, Id``,
+        one page per query batch (up to 2,000), following ``nextRecordsUrl``."""
+        self._require(fields)
+        return self._pull("SystemModstamp", cursor, list(fields))
+
+    def pull_created(self, cursor: Cursor | None, fields: Sequence[str]) -> Iterator[Page]:
+        """Records by ``CreatedDate``, as :meth:`pull_changed` (one query when none are new)."""
+        self._require(fields)
+        return self._pull("CreatedDate", cursor, list(fields))
+
+    def _query(self, stamp_field: str, fields: list[str], since: datetime | None) -> dict:
+        columns = ", ".join(dict.fromkeys(["Id", stamp_field, *fields]))
+        where = f" WHERE {stamp_field} >= {_soql_time(since)}" if since else ""
+        soql = f"SELECT {columns} FROM {self.object_name}{where} ORDER BY {stamp_field}, Id"
+        return self._call(lambda sf: sf.query(soql))
+
+    def _pull(self, stamp_field: str, cursor: Cursor | None, fields: list[str]
+              ) -> Iterator[Page]:
+        cursor = cursor or Cursor()
+        window = SeenWindow(self._overlap, set(cursor.seen))
+        result = self._query(stamp_field, fields, cursor.since(self._overlap))
+        reached = cursor.stamp
+        while True:
+            fresh = []
+            for raw in result["records"]:
+                record = Record(raw["Id"], {name: raw.get(name) for name in fields},
+                                parse_stamp(raw[stamp_field]))
+                reached = record.stamp if reached is None else max(reached, record.stamp)
+                if window.first_time(record):
+                    fresh.append(record)
+            yield Page(tuple(fresh), window.cursor(reached))
+            if result["done"]:
+                return
+            next_url = result["nextRecordsUrl"]
+            try:
+                result = self._call(lambda sf, url=next_url: sf.query_more(url,
+                                                                           identifier_is_url=True))
+            except QueryLocatorLostError:
+                # Idle 15 minutes, or dropped for the user's 11th open query: ask again from
+                # the cursor reached; the window drops what this pull already delivered.
+                result = self._query(stamp_field, fields, window.cursor(reached).since(
+                    self._overlap))
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def write(self, batch: Sequence[RecordWrite]) -> list[WriteResult]:
+        """One ``PATCH composite/sobjects`` (``allOrNone=false``) for the records that pass the
+        pre-check; records refused with ``UNABLE_TO_LOCK_ROW`` are re-sent once."""
+        if len(batch) > self.write_batch_size:
+            raise ValueError(f"at most {self.write_batch_size} records per write, got {len(batch)}")
+        catalog = self.describe()
+        results: dict[int, WriteResult] = {}
+        pending = []
+        for index, write in enumerate(batch):
+            refusal = catalog.refusal(write)
+            if refusal:
+                results[index] = refusal
+            else:
+                pending.append(index)
+        for round_ in range(2):
+            if not pending:
+                break
+            try:
+                saves = self._save([batch[i] for i in pending])
+            except (ApiBudgetError, RetryLaterError):
+                if round_ == 0:
+                    raise
+                break  # the re-send could not go out; its records keep their transient results
+            results.update(zip(pending, saves, strict=True))
+            pending = [i for i in pending if results[i].transient]
+        return [results[i] for i in range(len(batch))]
+
+    def _save(self, writes: list[RecordWrite]) -> list[WriteResult]:
+        body = {"allOrNone": False, "records": [
+            {"attributes": {"type": self.object_name}, "id": w.record_id,
+             **{name: _wire(value) for name, value in w.values.items()}} for w in writes]}
+        saves = self._call(lambda sf: sf.restful("composite/sobjects", method="PATCH", json=body))
+        return [self._result(w, save) for w, save in zip(writes, saves, strict=True)]
+
+    @staticmethod
+    def _result(write: RecordWrite, save: dict) -> WriteResult:
+        if save.get("success"):
+            return WriteResult(write.record_id, ok=True)
+        error = (save.get("errors") or [{}])[0]
+        code = error.get("statusCode")
+        return WriteResult(write.record_id, ok=False, field=(error.get("fields") or [None])[0],
+                           code=code, reason=error.get("message"),
+                           transient=code in TRANSIENT_RECORD_CODES)
+
+    # -- usage -----------------------------------------------------------------------------------
+
+    def usage(self) -> ApiUsage:
+        """Calls made by this client, and the org's daily allowance from the last answer."""
+        return ApiUsage(self.counter.calls, self.budget.used, self.budget.limit)
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self.session.close()

@@ -1,0 +1,135 @@
+"""Salesforce-only behaviour: the three OAuth flows, session renewal, query paging, per-record
+save results, the daily API budget, and re-sending records that were locked."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from connector.crm import open_crm, write_all
+from connector.errors import ApiBudgetError, CredentialsError
+from connector.records import RecordWrite
+
+
+@pytest.mark.parametrize("flow", ["password", "client_credentials", "jwt"])
+def test_every_oauth_flow_authenticates(salesforce, flow):
+    crm = salesforce.connect(auth=flow)
+    assert crm.describe()["LastName"].kind == "string"
+    assert crm.usage().daily_max == 100_000  # read from /limits at connect
+
+
+@pytest.mark.parametrize("flow, variable", [
+    ("client_credentials", "SALESFORCE_CONSUMER_SECRET"),
+    ("jwt", "SALESFORCE_USERNAME"),
+])
+def test_a_refused_flow_names_its_variables(salesforce, flow, variable):
+    environ = {**salesforce.environ, variable: "someone-else"}
+    with pytest.raises(CredentialsError) as raised:
+        open_crm(salesforce.connection(auth=flow), environ=environ)
+    assert f"{flow} flow" in str(raised.value) and variable in str(raised.value)
+
+
+def test_a_jwt_key_that_is_not_a_key_is_named(salesforce, tmp_path):
+    bogus = tmp_path / "key.pem"
+    bogus.write_text("not a key")
+    environ = {**salesforce.environ, "SALESFORCE_PRIVATE_KEY_FILE": str(bogus)}
+    with pytest.raises(CredentialsError, match="SALESFORCE_PRIVATE_KEY_FILE"):
+        open_crm(salesforce.connection(auth="jwt"), environ=environ)
+
+
+def test_an_expired_session_is_renewed_and_the_call_repeated(salesforce):
+    ids = salesforce.admin.create(10)
+    crm = salesforce.connect()
+    salesforce.sandbox.salesforce.expire_sessions()
+    pages = list(crm.pull_changed(None, ["LastName"]))
+    assert sorted(r.id for p in pages for r in p.records) == sorted(ids)
+    salesforce.sandbox.salesforce.expire_sessions()
+    assert all(r.ok for r in crm.write([RecordWrite(i, {"Title": "CTO"}) for i in ids]))
+    assert salesforce.admin.stats()["http_401"] == 2
+
+
+def test_more_than_2000_leads_arrive_in_pages_ordered_by_stamp(salesforce):
+    ids = salesforce.admin.create(2_500)
+    crm = salesforce.connect()
+    pages = list(crm.pull_changed(None, ["LastName"]))
+    records = [r for p in pages for r in p.records]
+    assert len(pages) == 2 and len(pages[0].records) == 2_000  # one query, one nextRecordsUrl
+    assert sorted(r.id for r in records) == sorted(ids)
+    keys = [(r.stamp, r.id) for r in records]
+    assert keys == sorted(keys)
+    assert pages[0].cursor.stamp <= pages[1].cursor.stamp
+
+
+def test_a_dropped_query_locator_is_queried_again_without_loss(salesforce):
+    ids = salesforce.admin.create(4_500)
+    crm = salesforce.connect()
+    pages = crm.pull_changed(None, ["LastName"])
+    delivered = [r.id for r in next(pages).records]
+    for _ in range(10):  # ten more open queries: Salesforce drops the oldest locator, ours
+        assert not salesforce.admin.sf.query("SELECT Id FROM Lead")["done"]
+    queries = salesforce.admin.stats()["queries"]
+    delivered += [r.id for page in pages for r in page.records]
+    assert len(delivered) == len(set(delivered)) == 4_500 and set(delivered) == set(ids)
+    assert salesforce.admin.stats()["queries"] == queries + 1  # asked again once
+
+
+def test_records_the_org_refuses_are_reported_and_the_rest_saved(salesforce):
+    crm = salesforce.connect()
+    ids = salesforce.admin.create(200)
+    salesforce.admin.delete(ids[10])
+    bad = {ids[10], "00QDn000000ZZZZMAU", "not-an-id"}
+    batch = [RecordWrite(i, {"Title": "VP"})
+             for i in ids[:198] + ["00QDn000000ZZZZMAU", "not-an-id"]]
+    crm.describe()
+    calls = crm.usage().calls
+
+    results = crm.write(batch)
+
+    assert crm.usage().calls - calls == 1
+    failed = {r.record_id: r for r in results if not r.ok}
+    assert set(failed) == bad
+    assert all(r.sent and r.code and r.reason for r in failed.values())
+    assert sum(r.ok for r in results) == 197
+    assert failed[ids[10]].code == "ENTITY_IS_DELETED"
+    assert {failed["not-an-id"].code, failed["00QDn000000ZZZZMAU"].code} <= {
+        "MALFORMED_ID", "INVALID_CROSS_REFERENCE_KEY"}
+
+
+def test_locked_records_are_sent_again_once(salesforce):
+    ids = salesforce.admin.create(200)
+    crm = salesforce.connect()
+    before = salesforce.admin.stats()
+    salesforce.sandbox.set_faults("record:0.1,seed:3")
+    results = crm.write([RecordWrite(i, {"Title": "Lead"}) for i in ids])
+    stats = salesforce.admin.stats()
+    assert stats["records_rejected_by_fault"] > 0
+    # the batch, then its locked records once more
+    assert stats["write_requests"] - before["write_requests"] == 2
+    still_locked = [r for r in results if not r.ok]
+    assert all(r.transient and r.code == "UNABLE_TO_LOCK_ROW" for r in still_locked)
+    assert sum(r.ok for r in results) == stats["records_written"] - before["records_written"]
+
+
+def test_the_budget_guard_stops_before_the_reserve_and_loses_nothing(start_case):
+    case = start_case("salesforce", daily_api_limit=1_000)
+    ids = case.admin.create(1_000)
+    crm = case.connect()
+    reserve = math.ceil(0.2 * 1_000)
+    # room for three calls: describe, the query, one write of 200; the second write must wait
+    case.sandbox.salesforce.set_remaining_api_calls(reserve + 3)
+    recorded = []
+
+    with pytest.raises(ApiBudgetError) as raised:
+        for page in crm.pull_changed(None, ["Title"]):
+            writes = [RecordWrite(r.id, {"Title": "Scored"}) for r in page.records]
+            for results in write_all(crm, writes):
+                recorded += results
+
+    assert "reserve" in str(raised.value) and "\n" not in str(raised.value)
+    remaining = case.sandbox.salesforce.limits()["DailyApiRequests"]["Remaining"]
+    assert remaining == reserve  # stopped before touching the reserve
+    assert len(recorded) == 200 and all(r.ok for r in recorded)
+    titles = case.admin.read(ids, ["Title"])
+    written = {i for i, row in titles.items() if row["Title"] == "Scored"}
+    assert written == {r.record_id for r in recorded}  # nothing written goes unrecorded
