@@ -264,4 +264,14 @@ def _resolve_paths(config: Config, base: Path) -> Config:
                                       "ca_file": under(conn.ca_file)})
         for name, conn in config.connections.items()}
     return config.model_copy(update={"model_dir": under(config.model_dir),
+                                     "state_url": _sqlite_under(config.state_url, base),
                                      "connections": connections})
+
+
+def _sqlite_under(url: str, base: Path) -> str:
+    """A relative SQLite file is taken from the config's folder, like every other path in it,
+    so the state does not depend on where the command was started."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url == prefix or url[len(prefix):].startswith((":", "/")):
+        return url
+    return prefix + str((base / url[len(prefix):]).resolve())

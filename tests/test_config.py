@@ -42,6 +42,7 @@ def test_a_good_file_loads_typed_with_defaults(tmp_path):
     sf, hs = config.connection("sf"), config.connection("hs")
     assert (sf.object, hs.object) == ("Lead", "contacts")
     assert sf.mapping == tmp_path / "mappings/salesforce-lead.yaml"  # relative to the file
+    assert config.state_url == f"sqlite:///{(tmp_path / 'state.db').resolve()}"
     assert sf.resolved_token_url == "https://test.salesforce.com/services/oauth2/token"
     assert sf.resolved_jwt_audience == "https://test.salesforce.com"
     assert (sf.api_reserve, hs.api_reserve) == (0.2, 0.1)
@@ -49,6 +50,13 @@ def test_a_good_file_loads_typed_with_defaults(tmp_path):
             hs.schedule.retrain_every_days) == (30, 2, 7)
     assert sf.env_name("consumer_key") == "SF_KEY"
     assert sf.env_name("username") == "SALESFORCE_USERNAME"
+
+
+@pytest.mark.parametrize("url", ["sqlite:///:memory:", "sqlite:////var/lib/ls.db",
+                                 "postgresql+psycopg://ls@db/ls"])
+def test_absolute_and_server_state_urls_are_kept(tmp_path, url):
+    config = load_config(write(tmp_path, GOOD.replace('"sqlite:///state.db"', f'"{url}"')))
+    assert config.state_url == url
 
 
 def test_the_path_comes_from_the_argument_then_the_environment(tmp_path, monkeypatch):

@@ -40,7 +40,8 @@ def _report(error: LeadscoreError) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
-    from connector.cli import init_cmd, sandbox_cmd  # noqa: F401  (they register commands)
+    from connector.cli import (  # noqa: F401  (each module registers its commands)
+        demo_cmd, init_cmd, model_cmd, sandbox_cmd, sync_cmd)
 
     command = typer.main.get_command(app)
     try:

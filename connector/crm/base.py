@@ -28,6 +28,7 @@ from connector.records import (
     FieldSpec,
     Page,
     ProvisionReport,
+    Record,
     RecordWrite,
     WriteResult,
 )
@@ -85,6 +86,10 @@ class CRM(Protocol):
 
         Costs one API call when nothing new was created.
         """
+
+    def read(self, ids: Sequence[str], fields: Sequence[str]) -> list[Record]:
+        """The records with ``ids`` (at most :attr:`write_batch_size`, one API call), with
+        ``fields``; ids that do not exist are left out. Order follows ``ids``."""
 
     def write(self, batch: Sequence[RecordWrite]) -> list[WriteResult]:
         """Set absolute values on up to :attr:`write_batch_size` records; one result each, in

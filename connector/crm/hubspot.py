@@ -20,14 +20,16 @@ from typing import Any, ClassVar
 
 import urllib3
 from hubspot import HubSpot
-from hubspot.crm.objects import BatchInputSimplePublicObjectBatchInput, SimplePublicObjectBatchInput
+from hubspot.crm.objects import (
+    BatchInputSimplePublicObjectBatchInput, BatchReadInputSimplePublicObjectId,
+    SimplePublicObjectBatchInput, SimplePublicObjectId)
 from hubspot.crm.objects.exceptions import ApiException as ObjectsApiException
 from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
 from urllib3.util.retry import Retry
 
 from connector.config import ConnectionConfig, Credentials
 from connector.crm.hubspot_fields import ensure_properties, property_info
-from connector.crm.hubspot_pull import pull
+from connector.crm.hubspot_pull import pull, record_of
 from connector.crm.pacing import ApiBudget, Pacer
 from connector.crm.transport import CallCounter, ErrorTable, RetryPolicy, retry_after_seconds
 from connector.errors import (
@@ -46,6 +48,7 @@ from connector.records import (
     FieldSpec,
     Page,
     ProvisionReport,
+    Record,
     RecordWrite,
     WriteResult,
 )
@@ -229,6 +232,23 @@ class HubSpotCRM:
         """As :meth:`pull_changed` on the creation property (one search when none are new)."""
         self._require(fields)
         return pull(self, self.created_property, cursor, list(fields))
+
+    def read(self, ids: Sequence[str], fields: Sequence[str]) -> list[Record]:
+        """One batch read; ids that do not exist (HubSpot's 207) are left out."""
+        if len(ids) > self.write_batch_size:
+            raise ValueError(f"read takes at most {self.write_batch_size} ids")
+        self._require(fields)
+        if not ids:
+            return []
+        names = list(dict.fromkeys([self.modified_property, *fields]))
+        body = BatchReadInputSimplePublicObjectId(
+            inputs=[SimplePublicObjectId(id=i) for i in ids], properties=names,
+            properties_with_history=[])
+        data = self.request(partial(self.batch_api.read_with_http_info, self.object_name, body,
+                                    archived=False))
+        found = {obj.id: obj for obj in data.results or ()}
+        return [record_of(found[i], self.modified_property, list(fields))
+                for i in ids if i in found]
 
     # -- writing ---------------------------------------------------------------------------------
 

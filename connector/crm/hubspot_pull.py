@@ -34,7 +34,8 @@ LIST_PAGE, SEARCH_PAGE = 100, 200
 ID_PROPERTY = "hs_object_id"
 
 
-def _record(obj: Any, stamp_property: str, fields: list[str]) -> Record:
+def record_of(obj: Any, stamp_property: str, fields: list[str]) -> Record:
+    """A :class:`Record` from an SDK object, stamped by ``stamp_property`` (else updatedAt)."""
     props = obj.properties or {}
     raw = props.get(stamp_property)
     return Record(obj.id, {name: props.get(name) for name in fields},
@@ -65,7 +66,7 @@ def _list_sweep(crm: HubSpotCRM, stamp_property: str, names: list[str], fields: 
         data = crm.request(partial(crm.basic_api.get_page_with_http_info, crm.object_name,
                                    limit=LIST_PAGE, after=after, properties=names, archived=False))
         started = started or _started(crm)
-        fresh = tuple(r for r in (_record(o, stamp_property, fields) for o in data.results)
+        fresh = tuple(r for r in (record_of(o, stamp_property, fields) for o in data.results)
                       if window.first_time(r))
         after = data.paging.next.after if data.paging and data.paging.next else None
         if after is None:
@@ -92,7 +93,7 @@ def _search_sweep(crm: HubSpotCRM, stamp_property: str, names: list[str], fields
                                    request),
                            search=True)
         started = started or _started(crm)
-        records = [_record(o, stamp_property, fields) for o in data.results]
+        records = [record_of(o, stamp_property, fields) for o in data.results]
         fresh = tuple(r for r in records if window.first_time(r))
         if len(records) < SEARCH_PAGE:
             yield Page(fresh, window.cursor(max(started, cursor.stamp)))

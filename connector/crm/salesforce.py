@@ -197,6 +197,26 @@ class SalesforceCRM:
         self._require(fields)
         return self._pull("CreatedDate", cursor, list(fields))
 
+    def read(self, ids: Sequence[str], fields: Sequence[str]) -> list[Record]:
+        """One SOQL query ``WHERE Id IN (...)``; missing ids are left out."""
+        if len(ids) > self.write_batch_size:
+            raise ValueError(f"read takes at most {self.write_batch_size} ids")
+        self._require(fields)
+        if not ids:
+            return []
+        columns = ", ".join(dict.fromkeys(["Id", "SystemModstamp", *fields]))
+        # Salesforce ids are 15 or 18 letters and digits; anything else cannot match, and
+        # leaving it out keeps the query free of quoting.
+        quoted = ", ".join(f"'{i}'" for i in ids if i.isalnum() and len(i) in (15, 18))
+        if not quoted:
+            return []
+        soql = f"SELECT {columns} FROM {self.object_name} WHERE Id IN ({quoted})"
+        rows = {raw["Id"]: raw for raw in self._call(lambda sf: sf.query(soql))["records"]}
+        by_prefix = {key[:15]: raw for key, raw in rows.items()}  # 15- or 18-char ids
+        found = [(i, rows.get(i) or by_prefix.get(i[:15])) for i in ids]
+        return [Record(raw["Id"], {name: raw.get(name) for name in fields},
+                       parse_stamp(raw["SystemModstamp"])) for _, raw in found if raw]
+
     def _query(self, stamp_field: str, fields: list[str], since: datetime | None) -> dict:
         columns = ", ".join(dict.fromkeys(["Id", stamp_field, *fields]))
         where = f" WHERE {stamp_field} >= {_soql_time(since)}" if since else ""

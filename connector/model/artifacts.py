@@ -120,3 +120,22 @@ def restore_model(model_dir: Path, version: str) -> ScoringModel:
     model = load_version(model_dir, version)
     set_current(model_dir, version)
     return model
+
+
+HOLDOUT_FILE = "holdout.json"
+
+
+def save_holdout(model_dir: Path, version: str, y, p) -> None:
+    """Keep the holdout's outcomes and calibrated probabilities beside a version (for the
+    report's ROC, gain and calibration charts). Numbers only: no ids, no field values."""
+    _write_json(model_dir / version / HOLDOUT_FILE,
+                {"y": [int(v) for v in y], "p": [round(float(v), 6) for v in p]})
+
+
+def load_holdout(version_dir: Path) -> tuple[list[int], list[float]]:
+    """The holdout saved by :func:`save_holdout`, or two empty lists for an older version."""
+    path = version_dir / HOLDOUT_FILE
+    if not path.is_file():
+        return [], []
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return data["y"], data["p"]

@@ -279,6 +279,7 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
                          separator=mapping.scoring.reasons.separator,
                          reason_length=mapping.outputs.reason.max_length)
     artifacts.save_version(model_dir, model)
+    artifacts.save_holdout(model_dir, version, y[hold], holdout_p)
     if promoted:
         artifacts.set_current(model_dir, version)
     return TrainResult(promoted, version, card, warnings, product)

@@ -1,4 +1,7 @@
-"""Pure curve and table computations for the model report (no I/O, no plotting)."""
+"""Pure curve and table computations for the model report (no I/O, no plotting).
+
+Numeric drift uses :func:`connector.model.metrics.psi`; categories use :func:`category_psi`.
+"""
 
 from __future__ import annotations
 
@@ -43,26 +46,6 @@ def calibration_points(y_true: Sequence[int], p: Sequence[float], bins: int = 10
     predicted = [float(np.asarray(p)[c].mean()) for c in chunks if len(c)]
     observed = [float(np.asarray(y_true)[c].mean()) for c in chunks if len(c)]
     return predicted, observed
-
-
-def psi(expected: Sequence[float], actual: Sequence[float], bins: int = 10) -> float:
-    """Population stability index of ``actual`` against ``expected`` (numeric values).
-
-    Bins are deciles of ``expected``; empty bins get a small floor so the log stays finite.
-    Rule of thumb: < 0.1 stable, 0.1-0.25 moderate shift, > 0.25 large shift.
-    """
-    reference = np.asarray(expected, dtype=float)
-    current = np.asarray(actual, dtype=float)
-    if not len(reference) or not len(current):
-        return 0.0
-    edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)))
-    if len(edges) < 2:
-        return 0.0
-    edges[0], edges[-1] = -math.inf, math.inf
-    ref_share = np.histogram(reference, edges)[0] / len(reference)
-    cur_share = np.histogram(current, edges)[0] / len(current)
-    ref_share, cur_share = np.maximum(ref_share, 1e-4), np.maximum(cur_share, 1e-4)
-    return float(np.sum((cur_share - ref_share) * np.log(cur_share / ref_share)))
 
 
 def category_psi(expected: Sequence[str], actual: Sequence[str]) -> float:

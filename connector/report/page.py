@@ -97,28 +97,41 @@ def _drift_word(value: float) -> str:
     return "stable" if value < 0.1 else "moderate shift" if value < 0.25 else "large shift"
 
 
+def plain_label(label: str | None, field: str) -> str:
+    """A mapping label without its ``{value}`` slot ("Age {value}" -> "Age"), else the field."""
+    text = (label or "").replace("{value}", "").strip(" :·-")
+    return text or field
+
+
 def _facts(card: dict) -> list[tuple[str, str]]:
-    skip = {"candidates", "warnings", "features", "tiers", "metrics", "vocabulary"}
-    facts = [(k.replace("_", " "), _fmt(v)) for k, v in card.items()
-             if k not in skip and not isinstance(v, (dict, list))]
+    skip = {"candidates", "warnings", "features", "tiers", "metrics", "vocabulary", "holdout"}
+    facts = []
+    for key, value in card.items():
+        if key in skip or isinstance(value, list):
+            continue
+        if isinstance(value, dict):  # one level of nesting, e.g. counts or the data window
+            facts += [(f"{key} {sub}".replace("_", " "), _fmt(v)) for sub, v in value.items()
+                      if not isinstance(v, (dict, list))]
+        else:
+            facts.append((key.replace("_", " "), _fmt(value)))
     if card.get("features"):
-        names = [f.get("label", f.get("field")) if isinstance(f, dict) else str(f)
-                 for f in card["features"]]
+        names = [plain_label(f.get("label"), f.get("field", "?")) if isinstance(f, dict)
+                 else str(f) for f in card["features"]]
         facts.append(("features", ", ".join(names)))
     return facts
 
 
-def _charts(r: ReportInputs) -> dict[str, Markup]:
+def _holdout_charts(r: ReportInputs) -> dict[str, str]:
+    if len(set(r.holdout_y)) < 2:
+        note = ('<p class="note">No holdout predictions were saved with this model; '
+                'retrain to see these charts.</p>')
+        return dict.fromkeys(("roc", "gain", "lift", "calibration"), note)
     fpr, tpr = curves.roc_points(r.holdout_y, r.holdout_p)
     gx, gy = curves.gain_points(r.holdout_y, r.holdout_p)
     lx, ly = curves.lift_points(r.holdout_y, r.holdout_p)
     cp, co = curves.calibration_points(r.holdout_y, r.holdout_p)
     top = max([*cp, *co, 0.01])
-    counts = [0] * 10
-    for score in r.current_scores:
-        counts[min(int(score) // 10, 9)] += 1
-    total = max(len(r.current_scores), 1)
-    made = {
+    return {
         "roc": charts.line_chart("ROC curve", [charts.Series("model", fpr, tpr)],
                                  x_label="false positive rate", y_label="true positive rate",
                                  y_max=1.0, diagonal=True),
@@ -129,7 +142,16 @@ def _charts(r: ReportInputs) -> dict[str, Markup]:
                                   x_label="share of leads, best scores first", y_label="lift"),
         "calibration": charts.line_chart("Calibration", [charts.Series("model", cp, co)],
                                          x_label="predicted conversion", y_label="observed",
-                                         x_max=top, y_max=top, diagonal=True),
+                                         x_max=top, y_max=top, diagonal=True)}
+
+
+def _charts(r: ReportInputs) -> dict[str, Markup]:
+    counts = [0] * 10
+    for score in r.current_scores:
+        counts[min(int(score) // 10, 9)] += 1
+    total = max(len(r.current_scores), 1)
+    made = {
+        **_holdout_charts(r),
         "tier_chart": charts.bar_chart(
             "Predicted vs observed conversion", [t.name for t in r.tiers],
             [t.predicted for t in r.tiers], second=[t.observed for t in r.tiers],
@@ -146,9 +168,9 @@ def _charts(r: ReportInputs) -> dict[str, Markup]:
 def render_report(r: ReportInputs) -> str:
     """The report as one self-contained HTML document."""
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
-    candidates = sorted((r.card.get("candidates") or {}).items())
-    metric_names = sorted({m for _, metrics in candidates for m in metrics
-                           if isinstance(metrics.get(m), (int, float))})
+    candidates = [(row.get("name", "?"), row) for row in r.card.get("candidates") or []]
+    metric_names = sorted({m for _, row in candidates for m, v in row.items()
+                           if isinstance(v, (int, float)) and not isinstance(v, bool)})
     return env.from_string(TEMPLATE).render(
         r=r, card=r.card, facts=_facts(r.card), candidates=candidates,
         metric_names=metric_names, chosen=r.card.get("chosen"), fmt=_fmt,

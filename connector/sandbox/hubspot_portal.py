@@ -80,6 +80,14 @@ class HubSpotPortal:
             record = self.store.record(self.object_type(object_type), record_id)
             return dict(record.values) if record else None
 
+    def peek(self, ids, fields: list[str]) -> dict[str, dict]:
+        """Stored contact values by id, read without an API call (demos and benchmarks grade
+        what the CRM holds against the hidden outcomes this way)."""
+        contacts = self.object_type("contacts")
+        with self._lock:
+            found = {i: self.store.record(contacts, i) for i in ids}
+            return {i: {f: r.values.get(f) for f in fields} for i, r in found.items() if r}
+
     # -- single-record writes ------------------------------------------------------------------
 
     def create(self, otype: ObjectType, body: object) -> dict:

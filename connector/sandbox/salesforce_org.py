@@ -103,6 +103,13 @@ class SalesforceOrg(SchemaOps, SessionsAndUsage):
         with self.lock:
             return dict(self._hidden)
 
+    def peek(self, ids, fields: list[str]) -> dict[str, dict]:
+        """Stored Lead values by id, read without an API call (demos and benchmarks grade
+        what the CRM holds against the hidden outcomes this way)."""
+        rows = self.sobject("Lead").rows
+        with self.lock:
+            return {i: {f: rows[i].get(f) for f in fields} for i in ids if i in rows}
+
     # -- objects and reads -------------------------------------------------------------------------
 
     def sobject(self, name: str, *, tooling: bool = False) -> SObjectType:

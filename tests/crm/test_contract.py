@@ -66,6 +66,21 @@ def test_full_load_streams_every_record_once(case, crm):
     assert all(set(r.values) == {case.outputs["score"]} for p in pages for r in p.records)
 
 
+def test_read_returns_the_records_asked_for_in_order_in_one_call(case, crm):
+    ids = case.admin.create(5)
+    field = case.outputs["score"]
+    crm.write([RecordWrite(ids[3], {field: 42})])
+    before = case.admin.stats()["api_calls"]
+    records = crm.read([ids[3], "0" * 18 if case.name == "salesforce" else "999999999", ids[0]],
+                       [field])
+    assert case.admin.stats()["api_calls"] == before + 1
+    assert [r.id for r in records] == [ids[3], ids[0]]
+    assert float(records[0].values[field]) == 42 and records[1].values[field] is None
+    assert crm.read([], [field]) == []
+    with pytest.raises(CRMPermissionError):
+        crm.read(ids[:1], ["No_Such_Field__c" if case.name == "salesforce" else "no_such"])
+
+
 def test_incremental_pull_returns_each_change_once(case, crm):
     ids = case.admin.create(300)
     score = case.outputs["score"]

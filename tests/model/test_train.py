@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from connector.errors import ModelMissingError, NotEnoughDataError
+from connector.model.artifacts import load_holdout
 from connector.model import load_model, restore_model, train_model, versions
 from connector.model.candidates import LinearCandidate, TreeCandidate
 
@@ -35,6 +36,8 @@ def test_trains_saves_and_scores(leads, mapping, tmp_path):
     files = sorted(p.name for p in (tmp_path / "v0001").iterdir())
     assert not any(name.endswith((".pkl", ".joblib", ".pickle")) for name in files)
     json.loads((tmp_path / "v0001" / "model.json").read_text())
+    y, p = load_holdout(tmp_path / "v0001")
+    assert len(y) == len(p) == 432 and set(y) == {0, 1} and all(0 < v < 1 for v in p)
     model = load_model(tmp_path)
     scores = model.score(leads[-5:])
     assert model.version == "v0001" and len(scores) == 5

@@ -1,0 +1,140 @@
+"""``leadscore train``, ``leadscore explain``, ``leadscore report`` and ``leadscore fields create``."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from connector.cli import app
+from connector.errors import ConfigError, RecordRejectedError
+from connector.model import load_model, restore_model, train_model
+from connector.report.build import build_inputs
+from connector.report.page import render_report
+from connector.workspace import Workspace, open_workspace, pull_history
+from connector.writeback import output_specs
+
+CONFIG = typer.Option(None, "--config", help="Config file (default: $LEADSCORE_CONFIG or ./leadscore.toml).")
+CONNECTION = typer.Option(..., "--connection", "-c", help="Connection name in the config.")
+
+fields_app = typer.Typer(help="Create the CRM fields leadscore writes to.", no_args_is_help=True)
+app.add_typer(fields_app, name="fields")
+
+
+def train_connection(workspace: Workspace, *, force: bool = False, min_closed: int | None = None,
+                     min_positive: int | None = None):
+    """Pull the connection's history and train (promotion is the model's decision)."""
+    crm = workspace.open_crm()
+    try:
+        return train_model(pull_history(crm, workspace.mapping), workspace.mapping,
+                           model_dir=workspace.model_dir, force=force, min_closed=min_closed,
+                           min_positive=min_positive)
+    finally:
+        crm.close()
+
+
+@app.command()
+def train(connection: str = CONNECTION, config: Path = CONFIG,
+          force: bool = typer.Option(False, "--force", help="Promote even if not better."),
+          min_closed: int = typer.Option(None, help="Override the minimum of closed leads."),
+          min_positive: int = typer.Option(None, help="Override the minimum of conversions."),
+          restore: str = typer.Option(None, "--restore", help="Make an earlier VERSION current "
+                                      "again instead of training."),
+          as_json: bool = typer.Option(False, "--json", help="Print the result as JSON.")) -> None:
+    """Train on the connection's closed leads; promote only a model that is not worse."""
+    workspace = open_workspace(config, connection)
+    if restore:
+        model = restore_model(workspace.model_dir, restore)
+        typer.echo(f"{connection}: model {model.version} is current again")
+        return
+    result = train_connection(workspace, force=force, min_closed=min_closed,
+                              min_positive=min_positive)
+    if as_json:
+        typer.echo(json.dumps({"version": result.version, "promoted": result.promoted,
+                               "warnings": result.warnings, "metrics": result.metrics},
+                              default=str))
+        return
+    for warning in result.warnings:
+        Console(stderr=True).print(f"[yellow]warning:[/] {warning}", highlight=False)
+    verdict = "promoted" if result.promoted else "saved but NOT promoted"
+    auc = result.metrics.get("roc_auc")
+    typer.echo(f"{connection}: model {result.version} {verdict}"
+               + (f" (holdout ROC AUC {auc:.3f})" if isinstance(auc, float) else ""))
+
+
+@app.command()
+def explain(lead_id: str = typer.Argument(..., help="The CRM record id."),
+            connection: str = CONNECTION, config: Path = CONFIG) -> None:
+    """Print every field's contribution to one lead's score."""
+    workspace = open_workspace(config, connection)
+    model = load_model(workspace.model_dir)
+    crm = workspace.open_crm()
+    try:
+        found = crm.read([lead_id], workspace.mapping.input_fields())
+    finally:
+        crm.close()
+    if not found:
+        raise RecordRejectedError(lead_id, f"not found in {connection}")
+    explanation = model.explain(dict(found[0].values))
+    table = Table(title=f"{lead_id}: score {explanation.score} ({explanation.tier}), "
+                        f"p={explanation.probability:.3f}, model {model.version}")
+    for column in ("field", "value", "contribution", "reads as"):
+        table.add_column(column, justify="right" if column == "contribution" else "left")
+    for row in explanation.rows:
+        table.add_row(row.label, str(row.value), f"{row.contribution:+.3f}", row.phrase)
+    Console().print(table)
+
+
+def _run_row(run) -> dict:
+    return {"started_at": run.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            "kind": run.kind + (" (dry run)" if run.dry_run else ""), "outcome": run.outcome,
+            **run.counts.as_dict(), "api_calls": run.api_calls}
+
+
+def write_report(workspace: Workspace, out: Path, *, records=None, demo_data: bool = False) -> Path:
+    """Render the connection's HTML report to ``out``; pulls current records unless given."""
+    model = load_model(workspace.model_dir)
+    with workspace.state() as state:
+        runs = [_run_row(run) for run in state.last_runs(workspace.name, limit=20)]
+    if records is None:
+        crm = workspace.open_crm()
+        try:
+            records = list(pull_history(crm, workspace.mapping))
+        finally:
+            crm.close()
+    inputs = build_inputs(connection=workspace.name, crm=workspace.connection.crm, model=model,
+                          version_dir=workspace.model_dir / model.version,
+                          mapping=workspace.mapping, records=records, runs=runs,
+                          demo_data=demo_data, now=datetime.now(UTC))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_report(inputs), encoding="utf-8")
+    return out
+
+
+@app.command()
+def report(connection: str = CONNECTION, config: Path = CONFIG,
+           out: Path = typer.Option(Path("report.html"), "--out", help="HTML file to write.")) -> None:
+    """Write the model report: one self-contained HTML file."""
+    typer.echo(f"wrote {write_report(open_workspace(config, connection), out)}")
+
+
+@fields_app.command("create")
+def fields_create(connection: str = CONNECTION, config: Path = CONFIG,
+                  dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be created.")
+                  ) -> None:
+    """Create the score, tier and reason fields (and optional ones) if missing. Idempotent."""
+    workspace = open_workspace(config, connection)
+    specs = output_specs(workspace.mapping)
+    if not specs:
+        raise ConfigError(f"{workspace.connection.mapping}: no output fields to create")
+    crm = workspace.open_crm()
+    try:
+        result = crm.ensure_fields(specs, dry_run=dry_run)
+    finally:
+        crm.close()
+    for line in result.lines():
+        typer.echo(line)

@@ -1,0 +1,119 @@
+"""``leadscore sync``, ``leadscore run`` and ``leadscore status``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from connector.cli import app
+from connector.config import load_config
+from connector.crm import open_crm
+from connector.mapping import load_mapping
+from connector.model import load_model
+from connector.schedule import configure_logging, model_dir_for
+from connector.schedule import run as run_scheduler
+from connector.state import StateStore, utcnow
+from connector.status import status as gather_status
+from connector.sync import RunSummary, run_sync
+
+CONFIG_HELP = "Config file (default: $LEADSCORE_CONFIG or ./leadscore.toml)."
+
+
+def _progress(console: Console):
+    def show(summary: RunSummary) -> None:
+        counts = summary.counts
+        console.print(f"  pulled {counts.pulled:,}  scored {counts.scored:,}  written "
+                      f"{counts.written:,}  failed {counts.failed:,}  api calls "
+                      f"{summary.api_calls:,}", highlight=False)
+    return show
+
+
+@app.command()
+def sync(
+    connection: str = typer.Option(..., "--connection", "-c", help="Connection name in the config."),
+    dry_run: bool = typer.Option(False, "--dry-run",
+                                 help="Write nothing; save a CSV preview of the changes."),
+    full: bool = typer.Option(False, "--full", help="Re-read every record and rescore every open lead."),
+    limit: int = typer.Option(None, "--limit", min=1, help="Stop after this many records."),
+    out: Path = typer.Option(Path("out"), "--out", help="Directory of the dry-run preview."),
+    config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
+) -> None:
+    """Pull changed leads, score them, and write back only what changed."""
+    settings = load_config(config)
+    target = settings.connection(connection)
+    mapping = load_mapping(target.mapping)
+    model = load_model(model_dir_for(settings, connection))
+    console = Console(stderr=True)
+    with StateStore(settings.state_url) as state:
+        crm = open_crm(target)
+        try:
+            summary = run_sync(target, crm, model, mapping, state, dry_run=dry_run, full=full,
+                               limit=limit, preview_dir=out,
+                               progress=None if as_json else _progress(console))
+        finally:
+            crm.close()
+    typer.echo(json.dumps(summary.as_dict()) if as_json else summary.line())
+    if summary.preview_path and not as_json:
+        typer.echo(f"preview: {summary.preview_path}")
+    summary.raise_for_outcome()
+
+
+@app.command()
+def run(config: Path = typer.Option(None, "--config", help=CONFIG_HELP)) -> None:
+    """Run the scheduler: hourly sync, new-leads job and weekly retraining per connection."""
+    configure_logging()
+    run_scheduler(config)
+
+
+def _table(entry: dict) -> Table:
+    table = Table(title=f"{entry['connection']} ({entry['crm']} {entry['object']})",
+                  show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("value")
+    model = entry["model"]
+    holdout = ", ".join(f"{k} {v}" for k, v in (model.get("holdout") or {}).items())
+    table.add_row("model", f"{model['version'] or 'none'} {holdout}".strip())
+    cursor = entry["cursor"]
+    table.add_row("cursor lag", f"{cursor['lag_s']:,.0f} s" if cursor and cursor["lag_s"]
+                  is not None else "never synced")
+    table.add_row("failures waiting", str(entry["failures"]["waiting"]))
+    api = entry["api"]
+    table.add_row("API allowance", "unknown" if api["daily_max"] is None else
+                  f"{api['daily_used']:,} used, {api['daily_left']:,} left of "
+                  f"{api['daily_max']:,} (reserve {api['reserve']:.0%})")
+    holder = entry["locked_by"]
+    table.add_row("running now", holder["owner"] if holder else "no")
+    for job, at in entry["next_runs"].items():
+        table.add_row(f"next {job}", at)
+    for run_row in entry["runs"]:
+        table.add_row(f"run {run_row['id']} {run_row['kind']}",
+                      f"{run_row['started_at']} {run_row['outcome']}: pulled {run_row['pulled']}"
+                      f" scored {run_row['scored']} written {run_row['written']} unchanged "
+                      f"{run_row['unchanged']} failed {run_row['failed']} api "
+                      f"{run_row['api_calls']}")
+    return table
+
+
+@app.command()
+def status(
+    connection: str = typer.Option(None, "--connection", "-c", help="Only this connection."),
+    config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Last runs, failures waiting, cursor lag, model, API allowance and next runs."""
+    settings = load_config(config)
+    if connection:
+        settings.connection(connection)  # a clear error for an unknown name
+    with StateStore(settings.state_url) as state:
+        entries = gather_status(settings, state, utcnow(), connection=connection)
+    if as_json:
+        typer.echo(json.dumps(entries, indent=1))
+        return
+    console = Console()
+    for entry in entries:
+        console.print(_table(entry))

@@ -1,0 +1,137 @@
+"""The full cycle on the built-in sandbox: what ``leadscore demo`` (and ``make demo``) runs.
+
+Start the sandbox seeded with the bank-marketing data, write a config pointing at it, then per
+CRM: create the output fields (and, as the admin would in Setup, grant Salesforce field access),
+train on the closed leads, sync, and write the report. Finally grade what the CRM now holds for
+the open leads against the outcomes the sandbox kept hidden: conversion per tier and how much
+better the top 10 % by score converts than open leads overall.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from connector.cli.init_cmd import SANDBOX, sandbox_env
+from connector.config import load_config
+from connector.errors import LeadscoreError
+from connector.model import load_model, train_model
+from connector.sandbox import SANDBOX_DIR, Sandbox
+from connector.sync import run_sync
+from connector.workspace import Workspace, pull_history
+from connector.writeback import output_specs
+
+CONNECTIONS = ("salesforce", "hubspot")
+
+
+@dataclass
+class CRMResult:
+    """What the demo measured for one CRM."""
+
+    crm: str
+    tiers: list[dict] = field(default_factory=list)
+    open_leads: int = 0
+    open_conversion: float = 0.0
+    top_decile_conversion: float = 0.0
+    top_decile_conversion_ratio: float = 0.0
+    api_calls: int = 0
+    model_version: str = ""
+    chosen_model: str = ""
+    seconds: float = 0.0
+    report: str = ""
+
+    def as_dict(self) -> dict:
+        """JSON-ready form (``leadscore demo --json``)."""
+        return dict(self.__dict__)
+
+
+def grade(outputs: dict[str, dict], hidden: dict[str, bool], score_field: str, tier_field: str,
+          tier_order: list[str]) -> dict:
+    """Conversion per tier and of the top decile by score, from the CRM's values (pure).
+
+    ``outputs`` maps each open lead id to the values the CRM holds; ``hidden`` the true
+    outcome the sandbox kept out of the CRM.
+    """
+    scored = [(float(v[score_field]), str(v[tier_field]), hidden[i])
+              for i, v in outputs.items() if v.get(score_field) is not None and i in hidden]
+    if not scored:
+        raise LeadscoreError("no open lead holds a score after the sync; nothing to grade")
+    overall = sum(o for _, _, o in scored) / len(scored)
+    ranked = sorted(scored, key=lambda row: -row[0])
+    top = ranked[:max(len(ranked) // 10, 1)]
+    top_rate = sum(o for _, _, o in top) / len(top)
+    tiers = []
+    for name in tier_order:
+        members = [o for _, t, o in scored if t == name]
+        tiers.append({"tier": name, "leads": len(members),
+                      "conversion": round(sum(members) / len(members), 4) if members else None})
+    return {"tiers": tiers, "open_leads": len(scored), "open_conversion": round(overall, 4),
+            "top_decile_conversion": round(top_rate, 4),
+            "top_decile_conversion_ratio": round(top_rate / overall, 3) if overall else 0.0}
+
+
+def _write_config(workdir: Path, sandbox: Sandbox) -> Path:
+    sf_port = int(sandbox.info["salesforce"]["instance_url"].rsplit(":", 1)[1])
+    hs_port = int(sandbox.info["hubspot"]["base_url"].rsplit(":", 1)[1])
+    text = SANDBOX.format(sf_port=sf_port, hs_port=hs_port, sandbox_dir=SANDBOX_DIR)
+    text = text.replace('mapping = "mappings/', f'mapping = "{_mappings_dir()}/')
+    config = workdir / "leadscore.toml"
+    config.write_text(text, encoding="utf-8")
+    (workdir / ".env").write_text(sandbox_env(), encoding="utf-8")
+    return config
+
+
+def _mappings_dir() -> str:
+    from importlib import resources
+    return str(resources.files("connector.example_mappings"))
+
+
+def _run_one(workspace: Workspace, sandbox: Sandbox, say: Callable[[str], None]) -> CRMResult:
+    started = time.monotonic()
+    name, mapping = workspace.name, workspace.mapping
+    result = CRMResult(crm=name)
+    crm = workspace.open_crm()
+    try:
+        say(f"{name}: creating the output fields")
+        crm.ensure_fields(output_specs(mapping))
+        if name == "salesforce":  # the admin's Setup step: field-level security
+            for _, field_name in mapping.outputs.named():
+                sandbox.salesforce.grant_field_access(field_name)
+            crm.describe(refresh=True)
+        say(f"{name}: pulling history and training")
+        records = list(pull_history(crm, mapping))
+        train_model(records, mapping, model_dir=workspace.model_dir)
+        model = load_model(workspace.model_dir)
+        say(f"{name}: model {model.version} ({model.card.get('chosen')}); syncing")
+        with workspace.state() as state:
+            summary = run_sync(workspace.connection, crm, model, mapping, state,
+                               preview_dir=workspace.config.path.parent / "out")
+        summary.raise_for_outcome()
+        result.api_calls = crm.usage().calls
+    finally:
+        crm.close()
+    from connector.cli.model_cmd import write_report
+    report = write_report(workspace, workspace.config.path.parent / f"report-{name}.html",
+                          records=records, demo_data=True)
+    store = sandbox.salesforce if name == "salesforce" else sandbox.hubspot
+    hidden = store.hidden_outcomes()
+    out = mapping.outputs
+    held = store.peek(hidden, [out.score.field, out.tier.field])
+    graded = grade(held, hidden, out.score.field, out.tier.field,
+                   [tier.name for tier in mapping.scoring.tiers])
+    result.__dict__.update(graded)
+    result.model_version, result.chosen_model = model.version, str(model.card.get("chosen"))
+    result.report, result.seconds = str(report), round(time.monotonic() - started, 1)
+    return result
+
+
+def run_demo(workdir: Path, *, say: Callable[[str], None] = lambda _: None,
+             crms: tuple[str, ...] = CONNECTIONS) -> list[CRMResult]:
+    """Run the whole cycle in ``workdir`` and return one result per CRM. Leaves nothing running."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    say("starting the sandbox with the bank-marketing demo data")
+    with Sandbox(seed="bank", directory=workdir / SANDBOX_DIR) as sandbox:
+        config = load_config(_write_config(workdir, sandbox))
+        return [_run_one(Workspace(config, name), sandbox, say) for name in crms]

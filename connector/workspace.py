@@ -1,0 +1,63 @@
+"""One connection's working set: its config, mapping, model folder, CRM client and state store.
+
+Commands that act on a connection (train, explain, report, fields, check, demo) start here, so
+each resolves the same files the same way as the sync engine and the scheduler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from connector.config import Config, ConnectionConfig, load_config
+from connector.crm import CRM, open_crm
+from connector.mapping import Mapping, load_mapping
+from connector.schedule import model_dir_for
+from connector.state import StateStore
+
+
+@dataclass
+class Workspace:
+    """Lazily opened pieces of one configured connection."""
+
+    config: Config
+    name: str
+
+    @cached_property
+    def connection(self) -> ConnectionConfig:
+        """The connection's validated config (raises ConfigError if unknown)."""
+        return self.config.connection(self.name)
+
+    @cached_property
+    def mapping(self) -> Mapping:
+        """The connection's validated field mapping."""
+        return load_mapping(self.connection.mapping)
+
+    @property
+    def model_dir(self) -> Path:
+        """Where this connection's model versions live."""
+        return model_dir_for(self.config, self.name)
+
+    def open_crm(self) -> CRM:
+        """Authenticate and return a CRM client; the caller closes it."""
+        return open_crm(self.connection)
+
+    def state(self) -> StateStore:
+        """The state store (a context manager)."""
+        return StateStore(self.config.state_url)
+
+
+def open_workspace(config_path: str | Path | None, connection: str) -> Workspace:
+    """Load the config and check that ``connection`` exists in it."""
+    workspace = Workspace(load_config(config_path), connection)
+    workspace.connection  # noqa: B018 - fail early, naming the known connections
+    return workspace
+
+
+def pull_history(crm: CRM, mapping: Mapping) -> Iterator[dict]:
+    """Every record's mapped input values, as plain dicts, page by page (training input)."""
+    for page in crm.pull_changed(None, mapping.input_fields()):
+        for record in page.records:
+            yield dict(record.values)
