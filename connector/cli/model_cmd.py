@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.cli import app
+from connector.cli.progress import counted, tracking
 from connector.errors import ConfigError, RecordRejectedError
 from connector.model import load_model, restore_model, train_model
 from connector.report.build import build_inputs
@@ -30,11 +31,13 @@ def train_connection(workspace: Workspace, *, force: bool = False, min_closed: i
     """Pull the connection's history and train (promotion is the model's decision)."""
     crm = workspace.open_crm()
     try:
-        return train_model(pull_history(crm, workspace.mapping), workspace.mapping,
-                           model_dir=workspace.model_dir, force=force, min_closed=min_closed,
-                           min_positive=min_positive)
+        with tracking(f"{workspace.name}: pulling history") as tracker:
+            records = list(counted(pull_history(crm, workspace.mapping), tracker))
     finally:
         crm.close()
+    with tracking(f"{workspace.name}: training on {len(records):,} records"):
+        return train_model(records, workspace.mapping, model_dir=workspace.model_dir,
+                           force=force, min_closed=min_closed, min_positive=min_positive)
 
 
 @app.command()
@@ -103,7 +106,8 @@ def write_report(workspace: Workspace, out: Path, *, records=None, demo_data: bo
     if records is None:
         crm = workspace.open_crm()
         try:
-            records = list(pull_history(crm, workspace.mapping))
+            with tracking(f"{workspace.name}: pulling current records") as tracker:
+                records = list(counted(pull_history(crm, workspace.mapping), tracker))
         finally:
             crm.close()
     inputs = build_inputs(connection=workspace.name, crm=workspace.connection.crm, model=model,

@@ -1,0 +1,241 @@
+"""Sync benchmark against the sandbox: first-sync cost against the API's limits, no-loop checks,
+new-lead latency under the default schedule, and (``--memory``) peak RSS of a big first sync.
+
+    python bench/sync.py [--crm salesforce|hubspot] [--leads 20000] [--faults SPEC]
+                         [--latency-ms 100] [--new-leads 20] [--memory]
+
+Prints one JSON object. ``api_calls_min`` is the fewest calls the APIs allow (pull pages at the
+largest page size any read endpoint offers, writes in the largest batches, one describe);
+``bound_s`` is the rate-limit bound: HubSpot - those calls at the allowed rates (the 10-second
+bucket, search per second), Salesforce (no short-window limit) - the calls one at a time at the
+sandbox latency. With ``--faults`` the first sync runs under those faults and ``wrong_values``
+counts open leads whose CRM values differ from a clean run's. ``--memory`` runs a 100,000-lead
+first sync at zero latency in a child process and reports its ``peak_rss_mb``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from apscheduler.schedulers.background import BackgroundScheduler  # noqa: E402
+from sync_support import (  # noqa: E402
+    NAMES, environ, prepare, small_bank, wrong_values,
+)
+
+from connector.config import Config  # noqa: E402
+from connector.sandbox import Sandbox  # noqa: E402
+from connector.sandbox.seeding import SeedData, load_bank  # noqa: E402
+from connector.schedule import ConnectionWorker  # noqa: E402
+from connector.state import StateStore  # noqa: E402
+from connector.sync import run_sync  # noqa: E402
+
+PAGE = {"salesforce": 2000, "hubspot": 200}   # largest read page: SOQL batch / search
+BATCH = {"salesforce": 200, "hubspot": 100}
+HUBSPOT_PER_10S, SEARCH_PER_S = 190, 5        # Professional
+
+
+def seed(leads: int) -> SeedData:
+    """``leads`` bank rows (cycled past 41,188), the newest 20% open."""
+    if leads <= 41_188:
+        return small_bank(leads)
+    bank = load_bank()
+    rows = [bank.rows[i % len(bank.rows)] for i in range(leads)]
+    start, step = bank.rows[0].created_at, (bank.rows[-1].created_at - bank.rows[0].created_at) / leads
+    first_open = leads - leads // 5
+    import dataclasses
+    return dataclasses.replace(bank, rows=tuple(
+        dataclasses.replace(row, index=i, created_at=start + step * i, is_open=i >= first_open)
+        for i, row in enumerate(rows)))
+
+
+def minimum(crm: str, leads: int, opened: int, latency_s: float) -> tuple[int, float]:
+    """(fewest API calls, rate-limit bound in seconds) of a first sync."""
+    pulls, writes = math.ceil(leads / PAGE[crm]), math.ceil(opened / BATCH[crm])
+    calls = pulls + writes + 1
+    if crm == "salesforce":
+        return calls, calls * latency_s
+    # Fastest read: list pages of 100 at the 10-second rate, or search pages of 200 at 5/s.
+    read_s = min(math.ceil(leads / 100) / (HUBSPOT_PER_10S / 10), pulls / SEARCH_PER_S)
+    return calls, read_s + (writes + 1) / (HUBSPOT_PER_10S / 10)
+
+
+def first_syncs(setup, state, faults: str) -> dict:
+    store = setup.store()
+    if faults:
+        setup.sandbox.set_faults(faults)
+    store.reset_stats()
+    crm = setup.open()
+    began = time.perf_counter()
+    first = run_sync(setup.connection, crm, setup.model(), setup.mapping, state)
+    wall = time.perf_counter() - began
+    stats = store.stats()
+    setup.sandbox.set_faults("")
+    while first.outcome != "ok" or state.failure_count(NAMES[setup.crm_name]):
+        first = run_sync(setup.connection, crm, setup.model(), setup.mapping, state)  # retries
+    store.reset_stats()
+    second = run_sync(setup.connection, crm, setup.model(), setup.mapping, state)
+    second_writes = store.stats()["records_written"]
+    third = run_sync(setup.connection, crm, setup.model(), setup.mapping, state)
+    crm.close()
+    return {"wall_s": round(wall, 2), "api_calls": stats["api_calls"],
+            "http_429": stats["http_429"], "second_run_writes": second_writes,
+            "second_run_calls": second.api_calls, "third_run_pulled": third.counts.pulled,
+            "third_run_calls": third.api_calls}
+
+
+def create_lead(setup, template: dict) -> str:
+    """Create one open lead through the CRM's own API (as a web form would)."""
+    if setup.crm_name == "salesforce":
+        from bench_clients import salesforce_client
+        return salesforce_client(setup.sandbox).Lead.create(
+            {"LastName": "Bench", "Company": "Bench", "Status": "Open - Not Contacted",
+             **template})["id"]
+    from bench_clients import hubspot_client
+    from hubspot.crm.contacts import SimplePublicObjectInputForCreate
+    body = SimplePublicObjectInputForCreate(properties={k: str(v) for k, v in template.items()
+                                                        if v is not None})
+    return hubspot_client(setup.sandbox).crm.contacts.basic_api.create(body).id
+
+
+def scored(setup, record_id: str) -> bool:
+    field = setup.mapping.outputs.score.field
+    if setup.crm_name == "salesforce":
+        from bench_clients import salesforce_client
+        return salesforce_client(setup.sandbox).Lead.get(record_id).get(field) is not None
+    from bench_clients import hubspot_client
+    obj = hubspot_client(setup.sandbox).crm.contacts.basic_api.get_by_id(record_id,
+                                                                         properties=[field])
+    return bool(obj.properties.get(field))
+
+
+def new_lead_latency(setup, state, count: int, window_s: float) -> list[float]:
+    """Seconds from creation to score for ``count`` leads created over ``window_s`` while the
+    default jobs run."""
+    config = Config(model_dir=setup.model_dir.parent, connections={})
+    worker = ConnectionWorker(config, setup.connection, state, stop=threading.Event(),
+                              environ=environ())
+    worker.model_dir = setup.model_dir
+    scheduler = BackgroundScheduler(timezone=UTC)
+    from connector.schedule import add_jobs
+    add_jobs(scheduler, worker, now=datetime.now(UTC))
+    scheduler.start()
+    template = {f.field: None for f in setup.mapping.features}
+    created: dict[str, float] = {}
+    latencies: list[float] = []
+    try:
+        for i in range(count):
+            time.sleep(window_s / count)
+            created[create_lead(setup, {k: v for k, v in template.items() if v})] = time.time()
+        deadline = time.time() + 600
+        while created and time.time() < deadline:
+            for record_id in [r for r in created if scored(setup, r)]:
+                latencies.append(time.time() - created.pop(record_id))
+            time.sleep(1.0)
+    finally:
+        scheduler.shutdown(wait=True)
+        worker.close()
+    return latencies + [float("inf")] * len(created)
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, math.ceil(share * len(ordered)) - 1)], 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--crm", choices=("salesforce", "hubspot"), default="salesforce")
+    parser.add_argument("--leads", type=int, default=20_000)
+    parser.add_argument("--faults", default="")
+    parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--new-leads", type=int, default=20)
+    parser.add_argument("--new-lead-window-s", type=float, default=120.0)
+    parser.add_argument("--memory", action="store_true",
+                        help="only the 100,000-lead zero-latency first sync, for peak RSS")
+    args = parser.parse_args()
+    if args.memory:
+        print(json.dumps(memory_run(args.crm, 100_000)))
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="leadscore-bench-"))
+    with Sandbox(crms=(args.crm,), seed=seed(args.leads), latency_ms=args.latency_ms,
+                 hubspot_tier="professional") as box:
+        setup = prepare(box, args.crm, tmp / "models")
+        opened = sum(1 for v in box_values(setup) if setup.mapping.outcome_of(v) is None)
+        calls_min, bound = minimum(args.crm, args.leads, opened, args.latency_ms / 1000)
+        with StateStore(tmp / "state.sqlite") as state:
+            result = {"crm": args.crm, "leads": args.leads, "open_leads": opened,
+                      "api_calls_min": calls_min, "bound_s": round(bound, 2),
+                      **first_syncs(setup, state, args.faults)}
+            if args.faults:
+                result["faults"] = args.faults
+                result["wrong_values"] = len(wrong_values(setup))
+            if args.new_leads:
+                latencies = new_lead_latency(setup, state, args.new_leads,
+                                             args.new_lead_window_s)
+                result.update(new_lead_latency_p50_s=percentile(latencies, 0.5),
+                              new_lead_latency_p95_s=percentile(latencies, 0.95),
+                              new_lead_latency_mean_s=round(statistics.fmean(latencies), 1))
+    result["api_calls_ratio"] = round(result["api_calls"] / result["api_calls_min"], 3)
+    result["wall_ratio"] = round(result["wall_s"] / result["bound_s"], 3)
+    print(json.dumps(result))
+
+
+def box_values(setup) -> list[dict]:
+    from sync_support import crm_values
+    return list(crm_values(setup).values())
+
+
+MEMORY_CHILD = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from sync_support import Setup, connection_config, environ
+from connector.crm import open_crm
+from connector.mapping import load_mapping
+from connector.model import load_model
+from connector.state import StateStore
+from connector.sync import run_sync
+from connector.config import ConnectionConfig
+connection = ConnectionConfig.model_validate_json(sys.argv[2])
+crm = open_crm(connection, environ=environ())
+summary = run_sync(connection, crm, load_model(sys.argv[3]), load_mapping(connection.mapping),
+                   StateStore(sys.argv[4]))
+# VmHWM: this process's own peak (ru_maxrss can carry the parent's peak across fork+exec).
+peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
+print(json.dumps({"pulled": summary.counts.pulled, "written": summary.counts.written,
+                  "outcome": summary.outcome, "peak_rss_mb": round(peak_kb / 1024, 1)}))
+"""
+
+
+def memory_run(crm: str, leads: int) -> dict:
+    """A ``leads``-lead first sync at zero latency in a child process; its peak RSS."""
+    tmp = Path(tempfile.mkdtemp(prefix="leadscore-bench-mem-"))
+    with Sandbox(crms=(crm,), seed=seed(leads)) as box:
+        setup = prepare(box, crm, tmp / "models")
+        began = time.perf_counter()
+        child = subprocess.run(
+            [sys.executable, "-c", MEMORY_CHILD, str(ROOT / "tests"),
+             setup.connection.model_dump_json(), str(setup.model_dir), str(tmp / "state.sqlite")],
+            capture_output=True, text=True, check=True)
+        result = json.loads(child.stdout.strip().splitlines()[-1])
+    return {"crm": crm, "leads": leads, "wall_s": round(time.perf_counter() - began, 1),
+            **result, "bench_process_rss_mb":
+            round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+if __name__ == "__main__":
+    main()

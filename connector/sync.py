@@ -1,0 +1,352 @@
+"""The sync engine: pull -> fingerprint -> score -> diff -> write -> record, one page at a time.
+
+It sees only the :class:`~connector.crm.base.CRM` protocol, so a third CRM needs no change here.
+
+Per page: records whose mapped inputs and model version are unchanged are skipped (this is what
+stops the write-back loop: our own write bumps the modification stamp, the record comes back
+once, and is skipped); the rest are scored, compared with the values the CRM holds, and only real
+changes are written, in the CRM's largest batches. The changes are staged in the state store
+before the write and confirmed after it, and the page's states, audit rows, failures and cursor
+are recorded in one transaction, so a ``kill -9`` anywhere costs at most a re-read of one page.
+
+Cursor discipline: the stored cursor moves only past recorded pages, never past the run's start,
+and the pull starts no later than the oldest record that failed last time (so it is retried).
+After a model promotion the change stream is rewound to the beginning, so every open lead is
+rescored; a budget stop leaves the rest for the next runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import threading
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from connector.config import ConnectionConfig
+from connector.crm.base import CRM, write_all
+from connector.errors import LeadscoreError, StopRunError
+from connector.mapping import Mapping
+from connector.records import Cursor, Page, Record, RecordWrite
+from connector.state import (
+    Change, Failure, PageRecord, RecordState, RunCounts, StateStore, utcnow,
+)
+from connector.writeback import (
+    PREVIEW_COLUMNS, changed_fields, fingerprint, holds_stored, output_values, preview_row,
+    roles_by_field, stored_value, stored_values,
+)
+
+if TYPE_CHECKING:  # connector.scoring imports the model package; only types are needed
+    from connector.scoring import LeadScore
+
+CHANGED, CREATED = "changed", "created"
+MAX_RETRY_ATTEMPTS = 5  # a record still failing after this is retried only when it changes
+
+
+class Model(Protocol):
+    """What the engine needs of a model: its version and a scorer."""
+
+    version: str
+
+    def score(self, records: Iterable[dict]) -> list[LeadScore]:
+        """One :class:`LeadScore` per record, in order."""
+
+
+@dataclasses.dataclass
+class RunSummary:
+    """The result of one run: what :func:`run_sync` returns and the scheduler logs."""
+
+    connection: str
+    kind: str
+    run_id: int
+    dry_run: bool
+    model_version: str
+    started_at: datetime
+    outcome: str = "running"
+    counts: RunCounts = dataclasses.field(default_factory=RunCounts)
+    api_calls: int = 0
+    ended_at: datetime | None = None
+    message: str | None = None
+    preview_path: Path | None = None
+    error: LeadscoreError | None = dataclasses.field(default=None, repr=False)
+
+    def line(self) -> str:
+        """The run as one log line."""
+        seconds = (self.ended_at - self.started_at).total_seconds() if self.ended_at else 0.0
+        counts = " ".join(f"{k}={v}" for k, v in self.counts.as_dict().items())
+        extra = f" ({self.message})" if self.message else ""
+        mode = " dry-run" if self.dry_run else ""
+        return (f"{self.kind}{mode} {self.connection} run={self.run_id} {self.outcome}: {counts} "
+                f"api_calls={self.api_calls} model={self.model_version} {seconds:.1f}s{extra}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (for ``--json`` output)."""
+        data = {name: getattr(self, name) for name in
+                ("connection", "kind", "run_id", "dry_run", "model_version", "outcome",
+                 "api_calls", "message")}
+        data.update(counts=self.counts.as_dict(), started_at=self.started_at.isoformat(),
+                    ended_at=self.ended_at.isoformat() if self.ended_at else None,
+                    preview_path=str(self.preview_path) if self.preview_path else None)
+        return data
+
+    def raise_for_outcome(self) -> None:
+        """Re-raise the error that ended the run, if any (the CLI maps it to an exit code)."""
+        if self.error is not None:
+            raise self.error
+
+
+def _clamp(cursor: Cursor, ceiling: datetime) -> Cursor:
+    """``cursor`` moved back to ``ceiling`` if past it: our own writes stamp records after the
+    run started, and a later pull must not start beyond a moment it has not fully seen."""
+    if cursor.stamp is None or cursor.stamp <= ceiling or cursor.resume is not None:
+        return cursor
+    return dataclasses.replace(cursor, stamp=ceiling)
+
+
+class SyncRun:
+    """One run over one stream of pages (see the module docstring for the steps)."""
+
+    def __init__(self, summary: RunSummary, crm: CRM, model: Model, mapping: Mapping,
+                 state: StateStore, *, stream: str, force: bool = False, limit: int | None = None,
+                 clock: Callable[[], datetime] = utcnow,
+                 progress: Callable[[RunSummary], None] | None = None,
+                 stop: threading.Event | None = None, renew: Callable[[], None] = lambda: None,
+                 preview: csv.DictWriter | None = None, api_base: int = 0) -> None:
+        self.summary, self.crm, self.model, self.mapping, self.state = (
+            summary, crm, model, mapping, state)
+        self.name = summary.connection
+        self.stream, self.force, self.limit, self.clock = stream, force, limit, clock
+        self.progress, self.stop, self.renew, self.preview = progress, stop, renew, preview
+        self.inputs = mapping.input_fields()
+        self.roles = roles_by_field(mapping)
+        self.catalog = crm.describe()
+        self.failed = {f.record_id for f in state.failures(self.name)}
+        self._api_base = api_base
+        self.outcome = "ok"
+
+    @property
+    def fields(self) -> list[str]:
+        """Every field a pull must return: inputs and outputs."""
+        return list(dict.fromkeys(self.inputs + list(self.roles)))
+
+    def execute(self, pages: Iterable[Page]) -> str:
+        """Process ``pages`` until they end, the limit is reached or a stop is requested;
+        return the outcome (``ok`` or ``interrupted``)."""
+        for page in pages:
+            whole = self._page(page)
+            if self.stop is not None and self.stop.is_set():
+                self.summary.message = "stop requested: finished the batch in flight"
+                return "interrupted"
+            if not whole or (self.limit is not None and self.summary.counts.pulled >= self.limit):
+                self.summary.message = f"stopped at --limit {self.limit}"
+                return "ok"
+        return "ok"
+
+    # -- one page ----------------------------------------------------------------------------------
+
+    def _page(self, page: Page) -> bool:
+        records = page.records
+        complete = True
+        if self.limit is not None:
+            room = max(self.limit - self.summary.counts.pulled, 0)
+            complete = len(records) <= room
+            records = records[:room]
+        counts = RunCounts(pulled=len(records))
+        ids = [record.id for record in records]
+        states = self.state.record_states(self.name, ids)
+        pending = self.state.pending(self.name, ids)
+        landed = [key for key, change in pending.items()
+                  if holds_stored(self.roles.get(key[1], ""),
+                                  self._values(records, key[0]).get(key[1]), change.new)]
+        todo = [(r, fp) for r in records if (fp := self._needs_scoring(r, states, counts))]
+        leads = self.model.score([dict(r.values) for r, _ in todo]) if todo else []
+        counts.scored = len(todo)
+        now = self.clock()
+        done: list[RecordState] = []
+        writes: list[tuple[Record, RecordState, dict[str, Any]]] = []
+        for (record, fp), lead in zip(todo, leads):
+            new = output_values(lead, self.mapping, model_version=self.model.version,
+                                scored_at=now, catalog=self.catalog)
+            diff = changed_fields(record.values, new, self.roles)
+            after = RecordState(record.id, fp, self.model.version,
+                                stored_values(self.mapping, {**record.values, **diff}))
+            if diff:
+                writes.append((record, after, diff))
+            else:
+                done.append(after)
+                counts.unchanged += 1
+        if self.summary.dry_run:
+            return self._preview(writes, counts, complete)
+        return self._write_and_record(page, ids, done, writes, landed, counts, complete)
+
+    @staticmethod
+    def _values(records: tuple[Record, ...], record_id: str) -> dict[str, Any]:
+        return next(dict(r.values) for r in records if r.id == record_id)
+
+    def _held(self, values: dict[str, Any], field: str) -> Any:
+        return stored_value(self.roles.get(field, ""), values.get(field))
+
+    def _needs_scoring(self, record: Record, states: dict[str, RecordState],
+                       counts: RunCounts) -> str | None:
+        """The record's fingerprint if it must be scored, else None (and counted unchanged)."""
+        values = record.values
+        if self.mapping.outcome_of(dict(values)) is not None:
+            counts.unchanged += 1  # closed leads keep the score they had while open
+            return None
+        fp = fingerprint(values, self.inputs)
+        known = states.get(record.id)
+        if (not self.force and known is not None and known.fingerprint == fp
+                and known.model_version == self.model.version and record.id not in self.failed):
+            counts.unchanged += 1
+            return None
+        return fp
+
+    def _preview(self, writes, counts: RunCounts, complete: bool) -> bool:
+        for record, _, diff in writes:
+            self.preview.writerow(preview_row(record.id, self.mapping, record.values,
+                                              {**record.values, **diff}))
+        counts.written = len(writes)  # in a dry run: would be written
+        self._add(counts)
+        self.state.add_counts(self.summary.run_id, counts, api_calls=self.summary.api_calls)
+        if self.progress is not None:
+            self.progress(self.summary)
+        return complete
+
+    def _write_and_record(self, page: Page, ids: list[str], done: list[RecordState], writes,
+                          landed, counts: RunCounts, complete: bool) -> bool:
+        changes = [Change(r.id, field, self._held(dict(r.values), field),
+                          stored_value(self.roles[field], value))
+                   for r, _, diff in writes for field, value in diff.items()]
+        self.state.stage_changes(self.name, self.summary.run_id, changes, landed=landed)
+        by_id = {record.id: (record, after, diff) for record, after, diff in writes}
+        confirmed: list[tuple[str, str]] = []
+        failures: list[Failure] = []
+        requests = [RecordWrite(record.id, diff) for record, _, diff in writes]
+        error: BaseException | None = None
+        try:
+            for results in write_all(self.crm, requests):
+                for result in results:
+                    record, after, diff = by_id[result.record_id]
+                    if result.ok:
+                        done.append(after)
+                        confirmed += [(record.id, field) for field in diff]
+                        counts.written += 1
+                    else:
+                        failures.append(Failure(record.id, f"{result.code}: {result.reason}",
+                                                result.code, stamp=record.stamp))
+                        counts.failed += 1
+                if self.stop is not None and self.stop.is_set():
+                    complete = False  # finish the batch in flight, leave the rest for next time
+                    break
+        except (LeadscoreError, KeyboardInterrupt) as raised:
+            error, complete = raised, False
+        cursor = None
+        if complete:
+            reached = _clamp(page.cursor, self.summary.started_at)
+            cursor = (self.stream, reached.to_json())
+        self._add(counts)
+        self.state.record_page(self.name, self.summary.run_id, PageRecord(
+            states=done, confirmed=confirmed, failures=failures, seen=ids, counts=counts,
+            cursor=cursor, api_calls=self.summary.api_calls))
+        self.renew()
+        if error is not None:
+            raise error
+        if self.progress is not None:
+            self.progress(self.summary)
+        return complete
+
+    def _add(self, counts: RunCounts) -> None:
+        self.summary.counts = self.summary.counts + counts
+        self.summary.api_calls = self.crm.usage().calls - self._api_base
+
+
+def _start_cursor(state: StateStore, name: str, stream: str, started: datetime,
+                  *, full: bool) -> Cursor | None:
+    """Where a pull of ``stream`` starts: the stored cursor, moved back to the oldest record
+    still waiting for a retry; None (everything) for ``full``."""
+    if full:
+        return None
+    stored = state.get_cursor(name, stream)
+    cursor = Cursor.from_json(stored) if stored else None
+    if stream == CREATED:
+        return cursor or Cursor(stamp=started)  # new-leads: from now on; the sync has the past
+    retry = [f.stamp for f in state.failures(name)
+             if f.stamp is not None and f.attempts < MAX_RETRY_ATTEMPTS]
+    if retry and cursor is not None and (cursor.stamp is None or min(retry) < cursor.stamp):
+        return Cursor(stamp=min(retry))  # no `seen`: the failed versions must come back
+    return cursor
+
+
+def _open_preview(stack: ExitStack, directory: Path, summary: RunSummary) -> csv.DictWriter:
+    directory.mkdir(parents=True, exist_ok=True)
+    summary.preview_path = directory / (
+        f"dry-run-{summary.connection}-{summary.started_at:%Y%m%dT%H%M%SZ}-{summary.run_id}.csv")
+    handle = stack.enter_context(summary.preview_path.open("w", newline="", encoding="utf-8"))
+    writer = csv.DictWriter(handle, fieldnames=PREVIEW_COLUMNS)
+    writer.writeheader()
+    return writer
+
+
+def run_sync(connection: str | ConnectionConfig, crm: CRM, model: Model, mapping: Mapping,
+             state: StateStore, *, dry_run: bool = False, full: bool = False,
+             limit: int | None = None, clock: Callable[[], datetime] = utcnow,
+             progress: Callable[[RunSummary], None] | None = None,
+             stop: threading.Event | None = None, new_leads: bool = False,
+             preview_dir: Path = Path("out")) -> RunSummary:
+    """Sync one connection once and return its :class:`RunSummary`.
+
+    ``full`` re-reads every record and rescores every open lead (still writing only real
+    changes); ``limit`` stops after that many records; ``dry_run`` writes nothing to the CRM or
+    the state (but the run row) and saves a CSV preview under ``preview_dir``; ``new_leads``
+    follows the creation stream instead (the scheduler's frequent job). ``stop`` ends the run
+    cleanly after the batch in flight.
+
+    Raises :class:`~connector.errors.ConnectionLockedError` when another worker holds the
+    connection. Any other :class:`~connector.errors.LeadscoreError` ends the run with every
+    finished page recorded and is returned in ``summary.error`` (outcome ``stopped`` for a
+    budget stop, ``failed`` otherwise); other exceptions (bugs) are recorded and re-raised.
+    """
+    name = connection if isinstance(connection, str) else connection.name
+    state.ensure_connection(name, crm.name)
+    with state.lock(name) as lock, ExitStack() as stack:
+        stream = CREATED if new_leads else CHANGED
+        started = clock()
+        message = None
+        if not new_leads and not dry_run and state.model_version(name) != model.version:
+            if state.model_version(name) is not None:
+                message = f"model {model.version} promoted: rescoring every open lead"
+            state.set_cursor(name, CHANGED, None)  # rewind: every lead comes past again
+            state.set_model_version(name, model.version)
+        cursor = _start_cursor(state, name, stream, started, full=full)
+        kind = "new_leads" if new_leads else "sync"
+        run_id = state.start_run(name, kind, dry_run=dry_run, model_version=model.version)
+        summary = RunSummary(name, kind, run_id, dry_run, model.version, started, message=message)
+        api_base = crm.usage().calls
+        preview = _open_preview(stack, preview_dir, summary) if dry_run else None
+        try:
+            run = SyncRun(summary, crm, model, mapping, state, stream=stream, force=full,
+                          limit=limit, clock=clock, progress=progress, stop=stop,
+                          renew=lock.renew, preview=preview, api_base=api_base)
+            pull = crm.pull_created if new_leads else crm.pull_changed
+            summary.outcome = run.execute(pull(cursor, run.fields))
+        except LeadscoreError as error:
+            summary.outcome = "stopped" if isinstance(error, StopRunError) else "failed"
+            summary.message, summary.error = error.message, error
+        except BaseException as error:
+            summary.outcome, summary.message = "failed", f"{type(error).__name__}: {error}"
+            _finish(state, crm, summary, api_base)
+            raise
+        _finish(state, crm, summary, api_base)
+        return summary
+
+
+def _finish(state: StateStore, crm: CRM, summary: RunSummary, api_base: int) -> None:
+    usage = crm.usage()
+    summary.api_calls = usage.calls - api_base
+    info = state.finish_run(summary.run_id, summary.outcome, message=summary.message,
+                            api_calls=summary.api_calls, daily_used=usage.daily_used,
+                            daily_max=usage.daily_max)
+    summary.ended_at = info.ended_at

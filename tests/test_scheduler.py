@@ -1,0 +1,113 @@
+"""The scheduler: jobs rebuilt from config, the new-leads job's cost and effect, one log line
+per run, and SIGTERM finishing the batch in flight and exiting 0."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
+from sync_support import NAMES, crm_values, prepare, small_bank, trained_model, wrong_values
+from test_sync import write_config
+
+from connector.config import load_config
+from connector.sandbox import Sandbox
+from connector.schedule import ConnectionWorker, build
+from connector.state import StateStore
+
+LEADS = 1500
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("models")
+    return {crm: trained_model(crm, LEADS, directory) for crm in ("salesforce", "hubspot")}
+
+
+@pytest.fixture
+def both(models, tmp_path):
+    with Sandbox(seed=small_bank(LEADS)) as box:
+        setups = {crm: prepare(box, crm, tmp_path, trained=models[crm]) for crm in models}
+        yield box, setups, write_config(tmp_path, box, setups)
+
+
+def test_jobs_are_rebuilt_from_the_config(both, tmp_path):
+    _, _, config_path = both
+    config = load_config(config_path)
+    with StateStore(config.state_url) as state:
+        scheduler, workers = build(config, state, scheduler=BackgroundScheduler())
+        jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert set(jobs) == {f"{n}:{j}" for n in ("sf", "hs") for j in ("sync", "new_leads", "retrain")}
+    sync = jobs["sf:sync"]
+    assert sync.trigger.interval.total_seconds() == 3600 and sync.trigger.jitter == 180
+    assert sync.coalesce and sync.max_instances == 1 and sync.misfire_grace_time == 1800
+    assert jobs["hs:new_leads"].trigger.interval.total_seconds() == 120
+    assert jobs["hs:retrain"].trigger.interval.days == 7
+    assert [w.name for w in workers] == ["sf", "hs"]
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_new_leads_job_costs_one_call_when_nothing_is_new_and_scores_new_leads(both, crm,
+                                                                              caplog):
+    box, setups, config_path = both
+    setup = setups[crm]
+    config = load_config(config_path)
+    caplog.set_level("INFO", logger="leadscore")
+    with StateStore(config.state_url) as state:
+        worker = ConnectionWorker(config, config.connection(NAMES[crm]), state,
+                                  stop=threading.Event())
+        assert " ok: " in worker.sync()
+        worker.new_leads()  # first look: sets the creation cursor
+        store = setup.store()
+        store.reset_stats()
+        line = worker.new_leads()
+        assert store.stats()["api_calls"] == 1 and "pulled=0" in line
+        template = next(v for v in crm_values(setup).values()
+                        if setup.mapping.outcome_of(v) is None)
+        record_id = create_lead(box, crm, template, setup)
+        line = worker.new_leads()
+        assert "pulled=1 scored=1 written=1" in line
+        assert wrong_values(setup) == []
+        assert [r.message for r in caplog.records].count(line) == 1  # one log line per run
+        worker.close()
+    assert record_id
+
+
+def create_lead(box, crm, template, setup) -> str:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_clients import hubspot_client, salesforce_client
+    inputs = {f.field: template.get(f.field) for f in setup.mapping.features}
+    if crm == "salesforce":
+        return salesforce_client(box).Lead.create(
+            {"LastName": "New", "Company": "New", **inputs})["id"]
+    from hubspot.crm.contacts import SimplePublicObjectInputForCreate
+    body = SimplePublicObjectInputForCreate(
+        properties={k: str(v) for k, v in inputs.items() if v is not None})
+    return hubspot_client(box).crm.contacts.basic_api.create(body).id
+
+
+def test_sigterm_finishes_the_batch_in_flight_and_exits_0(models, tmp_path):
+    with Sandbox(seed=small_bank(LEADS), latency_ms=150) as box:
+        setups = {crm: prepare(box, crm, tmp_path, trained=models[crm]) for crm in models}
+        config = write_config(tmp_path, box, setups)
+        process = subprocess.Popen([sys.executable, str(ROOT / "scheduler.py"), "--config",
+                                    str(config)], stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+        state = StateStore(tmp_path / "state.sqlite")
+        deadline = time.monotonic() + 60
+        while not state.last_runs("hs") or state.last_runs("hs")[0].counts.pulled == 0:
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err
+        assert "SIGTERM received" in err and "scheduler stopped" in err
+        runs = {name: state.last_runs(name)[0] for name in ("sf", "hs")}
+        assert all(r.outcome in ("ok", "interrupted") for r in runs.values()), runs
+        assert err.count("sync hs run=") == 1  # one line for the run, whatever its outcome
+        state.close()
