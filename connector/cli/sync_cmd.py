@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.cli import app
+from connector.cli.progress import Tracker, tracking
 from connector.config import load_config
 from connector.crm import open_crm
 from connector.mapping import load_mapping
@@ -23,12 +24,9 @@ from connector.sync import RunSummary, run_sync
 CONFIG_HELP = "Config file (default: $LEADSCORE_CONFIG or ./leadscore.toml)."
 
 
-def _progress(console: Console):
+def _show_on(tracker: Tracker):
     def show(summary: RunSummary) -> None:
-        counts = summary.counts
-        console.print(f"  pulled {counts.pulled:,}  scored {counts.scored:,}  written "
-                      f"{counts.written:,}  failed {counts.failed:,}  api calls "
-                      f"{summary.api_calls:,}", highlight=False)
+        tracker.update(summary.counts.pulled)
     return show
 
 
@@ -48,13 +46,12 @@ def sync(
     target = settings.connection(connection)
     mapping = load_mapping(target.mapping)
     model = load_model(model_dir_for(settings, connection))
-    console = Console(stderr=True)
-    with StateStore(settings.state_url) as state:
+    with StateStore(settings.state_url) as state, \
+            tracking(f"{connection}: records pulled") as tracker:
         crm = open_crm(target)
         try:
             summary = run_sync(target, crm, model, mapping, state, dry_run=dry_run, full=full,
-                               limit=limit, preview_dir=out,
-                               progress=None if as_json else _progress(console))
+                               limit=limit, preview_dir=out, progress=_show_on(tracker))
         finally:
             crm.close()
     typer.echo(json.dumps(summary.as_dict()) if as_json else summary.line())
