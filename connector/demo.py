@@ -72,7 +72,8 @@ def grade(outputs: dict[str, dict], hidden: dict[str, bool], score_field: str, t
             "top_decile_conversion_ratio": round(top_rate / overall, 3) if overall else 0.0}
 
 
-def _write_config(workdir: Path, sandbox: Sandbox) -> Path:
+def write_sandbox_config(workdir: Path, sandbox: Sandbox) -> Path:
+    """Write `leadscore.toml` and `.env` in ``workdir`` for the running ``sandbox``."""
     sf_port = int(sandbox.info["salesforce"]["instance_url"].rsplit(":", 1)[1])
     hs_port = int(sandbox.info["hubspot"]["base_url"].rsplit(":", 1)[1])
     text = SANDBOX.format(sf_port=sf_port, hs_port=hs_port, sandbox_dir=SANDBOX_DIR)
@@ -133,5 +134,5 @@ def run_demo(workdir: Path, *, say: Callable[[str], None] = lambda _: None,
     workdir.mkdir(parents=True, exist_ok=True)
     say("starting the sandbox with the bank-marketing demo data")
     with Sandbox(seed="bank", directory=workdir / SANDBOX_DIR) as sandbox:
-        config = load_config(_write_config(workdir, sandbox))
+        config = load_config(write_sandbox_config(workdir, sandbox))
         return [_run_one(Workspace(config, name), sandbox, say) for name in crms]

@@ -58,6 +58,7 @@ def train(connection: str = CONNECTION, config: Path = CONFIG,
                               min_positive=min_positive)
     if as_json:
         typer.echo(json.dumps({"version": result.version, "promoted": result.promoted,
+                               "decision": result.card.get("decision"),
                                "warnings": result.warnings, "metrics": result.metrics},
                               default=str))
         return
@@ -66,7 +67,8 @@ def train(connection: str = CONNECTION, config: Path = CONFIG,
     verdict = "promoted" if result.promoted else "saved but NOT promoted"
     auc = result.metrics.get("roc_auc")
     typer.echo(f"{connection}: model {result.version} {verdict}"
-               + (f" (holdout ROC AUC {auc:.3f})" if isinstance(auc, float) else ""))
+               + (f" (holdout ROC AUC {auc:.3f})" if isinstance(auc, float) else "")
+               + f": {result.card.get('decision')}")
 
 
 @app.command()
