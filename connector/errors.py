@@ -9,6 +9,7 @@ exit code; library code raises and lets callers decide.
     │   ├── ConfigError                 leadscore.toml: missing/invalid key, unknown connection
     │   ├── MappingError                a mapping YAML: names file, line and key
     │   ├── CredentialsError            a secret is missing or the CRM refused it (names the variable)
+    │   ├── CheckFailedError            `leadscore check` listed problems to fix
     │   ├── CRMPermissionError          missing scope / field-level security / field not writable
     │   └── StateStoreError             state database unreachable, or its schema is newer than us
     ├── RetryLaterError     exit 75     transient: the same call may succeed later
@@ -88,6 +89,12 @@ class CredentialsError(FixConfigError):
     """A secret is missing, or the CRM refused the credentials it was given."""
 
     default_hint = "Set the environment variable (or add it to .env) and try again."
+
+
+class CheckFailedError(FixConfigError):
+    """``leadscore check`` found at least one problem the admin must fix."""
+
+    default_hint = "Fix each problem listed above, then run `leadscore check` again."
 
 
 class CRMPermissionError(FixConfigError):

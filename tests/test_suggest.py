@@ -1,0 +1,96 @@
+"""`leadscore mappings suggest`: a starting mapping that loads, checks and trains as written."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from connector.cli import main
+from connector.config import load_config
+from connector.mapping import load_mapping
+from connector.model import train_model
+from connector.records import FieldCatalog, FieldInfo
+from connector.sampling import Sample
+from connector.sandbox import Sandbox
+from connector.suggest import suggest_mapping
+from connector.workspace import Workspace, pull_history
+from connector.writeback import output_specs
+from tests.admin_support import small_seed, write_config
+
+OUTCOME_FIELDS = {"IsConverted", "Status", "ConvertedDate", "ConvertedAccountId",
+                  "ConvertedContactId", "ConvertedOpportunityId"}
+
+
+def test_on_the_bank_demo_the_suggestion_checks_and_trains_without_edits(tmp_path, capsys):
+    with Sandbox(crms=("salesforce",), seed="bank", directory=tmp_path / "sandbox") as sandbox:
+        config = write_config(tmp_path, sandbox, sf_mapping="mappings/suggested-salesforce.yaml")
+        args = ["--connection", "salesforce", "--config", str(config)]
+        assert main(["mappings", "suggest", *args]) == 0
+        path = tmp_path / "mappings" / "suggested-salesforce.yaml"
+        mapping, text = load_mapping(path), path.read_text()
+        features = {f.field for f in mapping.features}
+        assert not features & (OUTCOME_FIELDS | {"Duration__c", "Email", "LastName", "Id"})
+        assert {"Age__c", "Job__c", "Poutcome__c", "Campaign__c"} <= features
+        assert "Duration__c: leakage" in text and "ConvertedDate" in text
+
+        workspace = Workspace(load_config(config), "salesforce")
+        crm = workspace.open_crm()
+        try:
+            crm.ensure_fields(output_specs(mapping))  # `leadscore fields create`
+            for spec in output_specs(mapping):
+                sandbox.salesforce.grant_field_access(spec.name)
+            capsys.readouterr()
+            assert main(["check", *args]) == 0, capsys.readouterr().out
+            result = train_model(pull_history(crm, mapping), mapping,
+                                 model_dir=tmp_path / "models")
+        finally:
+            crm.close()
+    assert result.version == "v0001" and result.metrics["roc_auc"] > 0.65, result.metrics
+    assert not [w for w in result.warnings if "leakage" in w]
+
+
+def test_hubspot_suggestion_leaves_out_outcome_personal_free_text_and_leaks(tmp_path, capsys):
+    with Sandbox(crms=("hubspot",), seed=small_seed(tmp_path),
+                 directory=tmp_path / "sandbox") as sandbox:
+        config = write_config(tmp_path, sandbox)
+        out = tmp_path / "suggested.yaml"
+        args = ["mappings", "suggest", "--connection", "hubspot", "--config", str(config),
+                "--out", str(out)]
+        assert main(args) == 0
+        assert main(args) == 3 and "already exists" in capsys.readouterr().err
+        assert main([*args, "--force"]) == 0
+    mapping, text = load_mapping(out), out.read_text()
+    features = {f.field: f.kind for f in mapping.features}
+    assert features == {"bank_age": "number", "bank_job": "category",
+                        "bank_contact": "category"}
+    assert mapping.outcome.fields() == ["lifecyclestage", "hs_lead_status"]
+    assert mapping.time_field == "createdate" and mapping.outputs.score.field == "ls_score"
+    assert "bank_duration: leakage" in text and "predicts the outcome almost perfectly" in text
+    assert "bank_note: free text" in text
+    assert "firstname, lastname, email" in text
+
+
+def _field(name: str, kind: str, **options) -> FieldInfo:
+    return FieldInfo(name, name.replace("__c", "").replace("_", " "), kind, kind, **options)
+
+
+def test_a_field_filled_only_once_the_lead_converted_is_left_out():
+    catalog = FieldCatalog("Lead", {f.name: f for f in [
+        _field("IsConverted", "boolean", updateable=False), _field("Status", "picklist"),
+        _field("CreatedDate", "datetime", updateable=False),
+        _field("Contract_Signed__c", "date", custom=True),
+        _field("Region__c", "picklist", custom=True), _field("Rare__c", "number", custom=True),
+        _field("HasOptedOutOfEmail", "boolean")]})
+    records = []
+    for i in range(200):
+        won = i % 4 == 0
+        records.append({"IsConverted": won, "CreatedDate": "2024-01-01T00:00:00Z",
+                        "Status": "Closed - Converted" if won else "Closed - Not Converted",
+                        "Contract_Signed__c": f"2024-02-{1 + i % 28:02d}" if won else None,
+                        "Region__c": ["north", "south"][i % 2], "Rare__c": 1 if i == 3 else None,
+                        "HasOptedOutOfEmail": i % 3 == 0})
+    suggestion = suggest_mapping("salesforce", catalog,
+                                 Sample(records, True, datetime.now(UTC), datetime.now(UTC)))
+    assert [f.field for f in suggestion.features] == ["Region__c", "HasOptedOutOfEmail"]
+    why = dict(suggestion.left_out)
+    assert why["Contract_Signed__c"].startswith("leakage: Contract_Signed__c ")
+    assert "under 5%" in why["Rare__c"] and why["Status"].startswith("outcome field")
