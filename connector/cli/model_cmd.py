@@ -26,15 +26,19 @@ fields_app = typer.Typer(help="Create the CRM fields leadscore writes to.", no_a
 app.add_typer(fields_app, name="fields")
 
 
+def _pull_all(workspace: Workspace) -> list[dict]:
+    crm = workspace.open_crm()
+    try:
+        with tracking(f"{workspace.name}: pulling records") as tracker:
+            return list(counted(pull_history(crm, workspace.mapping), tracker))
+    finally:
+        crm.close()
+
+
 def train_connection(workspace: Workspace, *, force: bool = False, min_closed: int | None = None,
                      min_positive: int | None = None):
     """Pull the connection's history and train (promotion is the model's decision)."""
-    crm = workspace.open_crm()
-    try:
-        with tracking(f"{workspace.name}: pulling history") as tracker:
-            records = list(counted(pull_history(crm, workspace.mapping), tracker))
-    finally:
-        crm.close()
+    records = _pull_all(workspace)
     with tracking(f"{workspace.name}: training on {len(records):,} records"):
         return train_model(records, workspace.mapping, model_dir=workspace.model_dir,
                            force=force, min_closed=min_closed, min_positive=min_positive)
@@ -106,12 +110,7 @@ def write_report(workspace: Workspace, out: Path, *, records=None, demo_data: bo
     with workspace.state() as state:
         runs = [_run_row(run) for run in state.last_runs(workspace.name, limit=20)]
     if records is None:
-        crm = workspace.open_crm()
-        try:
-            with tracking(f"{workspace.name}: pulling current records") as tracker:
-                records = list(counted(pull_history(crm, workspace.mapping), tracker))
-        finally:
-            crm.close()
+        records = _pull_all(workspace)
     inputs = build_inputs(connection=workspace.name, crm=workspace.connection.crm, model=model,
                           version_dir=workspace.model_dir / model.version,
                           mapping=workspace.mapping, records=records, runs=runs,
