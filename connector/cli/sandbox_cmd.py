@@ -83,8 +83,6 @@ def sandbox(
                       session_lifetime_s=session_lifetime_s, directory=directory)
     except FaultSpecError as error:
         raise ConfigError(f"--faults: {error}", "See `leadscore sandbox --help`.") from None
-    except ValueError as error:
-        raise ConfigError(f"--hubspot-tier: {error}") from None
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -92,7 +90,9 @@ def sandbox(
         box.start()
     except OSError as error:
         raise ConfigError(f"--port {port}: {error}", "Choose a free port, or 0.") from None
-    with box:
+    except ValueError as error:  # the only option checked at start: the HubSpot tier
+        raise ConfigError(f"--hubspot-tier: {error}") from None
+    try:
         if as_json:
             typer.echo(box.info_json())
         else:
@@ -100,3 +100,5 @@ def sandbox(
             typer.echo(f"ready in {time.monotonic() - started:.1f} s")
         while not stop.wait(0.5):
             pass
+    finally:
+        box.stop()

@@ -53,3 +53,22 @@ def test_sandbox_bad_arguments_exit_3_with_one_line(tmp_path, capsys):
     assert "--faults" in capsys.readouterr().err
     assert main(["sandbox", "--seed", str(tmp_path / "missing.csv")]) == 3
     assert "cannot read seed file" in capsys.readouterr().err
+    assert main(["sandbox", "--seed", "none", "--hubspot-tier", "bogus"]) == 3
+    assert "unknown HubSpot tier 'bogus'" in capsys.readouterr().err
+
+
+def test_sandbox_serves_on_the_port_asked_for(tmp_path):
+    from connector.sandbox.server import bind_socket
+    probe = bind_socket(0)
+    port = probe.getsockname()[1]
+    probe.close()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connector", "sandbox", "--seed", "none", "--json", "--port",
+         str(port), "--dir", str(tmp_path / "sb")], stdout=subprocess.PIPE, text=True)
+    try:
+        facts = json.loads(proc.stdout.readline())
+        assert facts["salesforce"]["instance_url"] == f"https://127.0.0.1:{port}"
+        assert facts["hubspot"]["base_url"] == f"http://127.0.0.1:{port + 1}"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
