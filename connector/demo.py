@@ -9,6 +9,7 @@ better the top 10 % by score converts than open leads overall.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -128,10 +129,22 @@ def _run_one(workspace: Workspace, sandbox: Sandbox, say: Callable[[str], None])
     return result
 
 
+def _forget_previous_run(workdir: Path) -> None:
+    """Each demo starts a new sandbox, so state and models of an earlier demo in the same folder
+    would describe another org: remove what the demo itself wrote there, and nothing else."""
+    for name in ("leadscore-state.db", "leadscore-state.db-journal"):
+        (workdir / name).unlink(missing_ok=True)
+    for name in ("models", "out"):
+        shutil.rmtree(workdir / name, ignore_errors=True)
+    for report in workdir.glob("report-*.html"):
+        report.unlink()
+
+
 def run_demo(workdir: Path, *, say: Callable[[str], None] = lambda _: None,
              crms: tuple[str, ...] = CONNECTIONS) -> list[CRMResult]:
     """Run the whole cycle in ``workdir`` and return one result per CRM. Leaves nothing running."""
     workdir.mkdir(parents=True, exist_ok=True)
+    _forget_previous_run(workdir)
     say("starting the sandbox with the bank-marketing demo data")
     with Sandbox(seed="bank", directory=workdir / SANDBOX_DIR) as sandbox:
         config = load_config(write_sandbox_config(workdir, sandbox))

@@ -26,6 +26,8 @@ def test_grade_refuses_when_nothing_was_written():
 
 
 def test_demo_json_on_salesforce(tmp_path, capsys):
+    (tmp_path / "models" / "salesforce" / "v0007").mkdir(parents=True)  # an earlier demo's
+    (tmp_path / "leadscore-state.db").write_text("not a database")
     assert main(["demo", "--dir", str(tmp_path), "--crm", "salesforce", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     sf = summary["crms"]["salesforce"]
@@ -36,3 +38,4 @@ def test_demo_json_on_salesforce(tmp_path, capsys):
     report = tmp_path / "report-salesforce.html"
     assert summary["reports"] == [str(report)] and report.stat().st_size > 20_000
     assert "CC BY 4.0" in report.read_text()
+    assert sf["model_version"] == "v0001"
