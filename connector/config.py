@@ -197,6 +197,10 @@ class Config(BaseSettings):
         # read for secrets only (see ConnectionConfig.credentials), so its other keys are fine.
         return env_settings, init_settings
 
+    def model_dir_for(self, connection: str) -> Path:
+        """Where the model versions of ``connection`` live: ``<model_dir>/<connection>``."""
+        return Path(self.model_dir) / connection
+
     def connection(self, name: str) -> ConnectionConfig:
         """The connection called ``name``; :class:`ConfigError` lists the known ones if absent."""
         try:

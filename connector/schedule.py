@@ -38,14 +38,10 @@ from connector.model import load_model, train_model
 from connector.model.artifacts import current_version
 from connector.state import StateStore, utcnow
 from connector.sync import RunSummary, run_sync
+from connector.workspace import pull_history
 
 log = logging.getLogger("leadscore")
 MAX_SYNC_JITTER_S = 300.0
-
-
-def model_dir_for(config: Config, connection: str) -> Path:
-    """Where the models of ``connection`` live: ``<model_dir>/<connection>``."""
-    return Path(config.model_dir) / connection
 
 
 def sync_trigger(schedule: Schedule) -> IntervalTrigger:
@@ -66,7 +62,7 @@ class ConnectionWorker:
         self.stop, self.environ, self.clock = stop, environ, clock
         self.name = connection.name
         self.mapping = load_mapping(connection.mapping)
-        self.model_dir = model_dir_for(config, self.name)
+        self.model_dir = config.model_dir_for(self.name)
         self.busy = threading.Lock()
         self._crm: CRM | None = None
         self._model = None
@@ -133,9 +129,8 @@ class ConnectionWorker:
         return self._guarded("retrain", self._retrain, wait=True)
 
     def _retrain(self) -> str:
-        pages = self.crm().pull_changed(None, self.mapping.input_fields())
-        records = (dict(record.values) for page in pages for record in page.records)
-        result = train_model(records, self.mapping, model_dir=self.model_dir)
+        result = train_model(pull_history(self.crm(), self.mapping), self.mapping,
+                             model_dir=self.model_dir)
         verdict = "promoted" if result.promoted else "kept the live model over"
         auc = result.metrics.get("roc_auc")
         return (f"retrain {self.name}: {verdict} {result.version}"

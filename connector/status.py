@@ -13,7 +13,7 @@ from typing import Any
 from connector.config import Config
 from connector.model.artifacts import current_version, versions
 from connector.records import Cursor
-from connector.schedule import model_dir_for, next_runs
+from connector.schedule import next_runs
 from connector.state import RunInfo, StateStore
 from connector.sync import CHANGED, CREATED
 
@@ -42,7 +42,7 @@ def _lag(state: StateStore, name: str, stream: str, now: datetime) -> dict[str, 
 
 
 def _model(config: Config, state: StateStore, name: str) -> dict[str, Any]:
-    directory = model_dir_for(config, name)
+    directory = config.model_dir_for(name)
     version = current_version(directory)
     out: dict[str, Any] = {"version": version, "rescored_with": state.model_version(name),
                            "directory": str(directory)}
@@ -59,7 +59,7 @@ def _model(config: Config, state: StateStore, name: str) -> dict[str, Any]:
 
 def _last_trained(config: Config, name: str) -> datetime | None:
     """When the newest saved version (promoted or not) was trained: the last retrain."""
-    directory = model_dir_for(config, name)
+    directory = config.model_dir_for(name)
     saved = versions(directory)
     card_file = directory / saved[-1] / "card.json" if saved else None
     if card_file is None or not card_file.is_file():

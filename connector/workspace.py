@@ -14,7 +14,6 @@ from pathlib import Path
 from connector.config import Config, ConnectionConfig, load_config
 from connector.crm import CRM, open_crm
 from connector.mapping import Mapping, load_mapping
-from connector.schedule import model_dir_for
 from connector.state import StateStore
 
 
@@ -38,7 +37,7 @@ class Workspace:
     @property
     def model_dir(self) -> Path:
         """Where this connection's model versions live."""
-        return model_dir_for(self.config, self.name)
+        return self.config.model_dir_for(self.name)
 
     def open_crm(self) -> CRM:
         """Authenticate and return a CRM client; the caller closes it."""

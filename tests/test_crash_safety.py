@@ -30,7 +30,6 @@ CHILD = textwrap.dedent("""
     from connector.crm import open_crm
     from connector.mapping import load_mapping
     from connector.model import load_model
-    from connector.schedule import model_dir_for
     from connector.state import StateStore
     from connector.sync import run_sync
 
@@ -38,7 +37,7 @@ CHILD = textwrap.dedent("""
     config = load_config(config_path)
     connection = config.connection(name)
     crm = open_crm(connection)
-    model = load_model(model_dir_for(config, name))
+    model = load_model(config.model_dir_for(name))
 
     def halt():
         print("AT", phase, flush=True)

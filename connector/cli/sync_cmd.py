@@ -15,7 +15,7 @@ from connector.config import load_config
 from connector.crm import open_crm
 from connector.mapping import load_mapping
 from connector.model import load_model
-from connector.schedule import configure_logging, model_dir_for
+from connector.schedule import configure_logging
 from connector.schedule import run as run_scheduler
 from connector.state import StateStore, utcnow
 from connector.status import status as gather_status
@@ -45,7 +45,7 @@ def sync(
     settings = load_config(config)
     target = settings.connection(connection)
     mapping = load_mapping(target.mapping)
-    model = load_model(model_dir_for(settings, connection))
+    model = load_model(settings.model_dir_for(connection))
     with StateStore(settings.state_url) as state, \
             tracking(f"{connection}: records pulled") as tracker:
         crm = open_crm(target)
