@@ -102,7 +102,8 @@ class SalesforceAdmin:
     def __init__(self, sandbox: Sandbox) -> None:
         info = sandbox.info["salesforce"]
         session = requests.Session()
-        session.trust_env, session.verify = False, info["ca_file"]
+        session.trust_env = False  # keep REQUESTS_CA_BUNDLE from overriding the CA
+        session.verify = info["ca_file"]
         token = session.post(info["token_url"], data={
             "grant_type": "password", "client_id": info["consumer_key"],
             "client_secret": info["consumer_secret"], "username": info["username"],
