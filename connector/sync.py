@@ -2,6 +2,12 @@
 
 It sees only the :class:`~connector.crm.base.CRM` protocol, so a third CRM needs no change here.
 
+I/O overlaps, the bookkeeping does not: a background thread pulls the next page (at most
+:data:`PREFETCH_PAGES` ahead, so memory stays one or two pages) while the current one is scored
+and written, and a page's write batches go out up to ``crm.write_concurrency`` at a time (an
+optional attribute of the adapter, default 1). Pages are still recorded one after the other, in
+pull order, each only once all of its writes have answered.
+
 Per page: records whose mapped inputs and model version are unchanged are skipped (this is what
 stops the write-back loop: our own write bumps the modification stamp, the record comes back
 once, and is skipped); the rest are scored, compared with the values the CRM holds, and only real
@@ -19,24 +25,26 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from connector.config import ConnectionConfig
-from connector.crm.base import CRM, write_all
+from connector.crm.base import CRM
 from connector.errors import LeadscoreError, StopRunError
 from connector.mapping import Mapping
-from connector.records import Cursor, Page, Record, RecordWrite
+from connector.records import Cursor, Page, Record, RecordWrite, WriteResult
 from connector.state import (
     Change, Failure, PageRecord, RecordState, RunCounts, StateStore, utcnow,
 )
 from connector.writeback import (
-    PREVIEW_COLUMNS, changed_fields, fingerprint, holds_stored, output_values, preview_row,
-    roles_by_field, stored_value, stored_values,
+    PREVIEW_COLUMNS, changed_fields, fingerprint, holds_stored, output_plan, output_values,
+    preview_row, roles_by_field, stored_value, stored_values,
 )
 
 if TYPE_CHECKING:  # connector.scoring imports the model package; only types are needed
@@ -44,6 +52,74 @@ if TYPE_CHECKING:  # connector.scoring imports the model package; only types are
 
 CHANGED, CREATED = "changed", "created"
 MAX_RETRY_ATTEMPTS = 5  # a record still failing after this is retried only when it changes
+PREFETCH_PAGES = 1  # pages pulled ahead of the one being processed (memory: 2-3 pages at most)
+PREFETCH_JOIN_S = 120.0  # how long closing waits for a pull still in flight
+
+
+class Prefetcher:
+    """Iterate ``pages`` in a background thread, at most ``depth`` pages ahead of the consumer.
+
+    Pages come out in the order the pull yields them; an error raised by the pull is raised by
+    the consumer's iteration at the position it happened (the pages before it are delivered
+    first). :meth:`close` stops the pull after the page in flight and waits for it, so nothing
+    keeps using the CRM client after the run.
+    """
+
+    _PAGE, _END, _ERROR = "page", "end", "error"
+
+    def __init__(self, pages: Iterable[Page], *, depth: int = PREFETCH_PAGES) -> None:
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=max(1, depth))
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._produce, args=(iter(pages),), daemon=True,
+                                        name="leadscore-prefetch")
+        self._thread.start()
+
+    def _produce(self, pages: Iterator[Page]) -> None:
+        try:
+            for page in pages:
+                if not self._put((self._PAGE, page)):
+                    return
+            self._put((self._END, None))
+        except BaseException as error:  # handed to the consumer, raised there
+            self._put((self._ERROR, error))
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self._closed.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[Page]:
+        while True:
+            kind, value = self._queue.get()
+            if kind == self._END:
+                return
+            if kind == self._ERROR:
+                raise value
+            yield value
+
+    def close(self) -> None:
+        """Stop pulling (after the page in flight) and wait for the background thread."""
+        self._closed.set()
+        while True:  # unblock a producer waiting for room
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._thread.join(PREFETCH_JOIN_S)
+
+    def __enter__(self) -> Prefetcher:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
 class Model(Protocol):
@@ -122,8 +198,10 @@ class SyncRun:
         self.progress, self.stop, self.renew, self.preview = progress, stop, renew, preview
         self.inputs = mapping.input_fields()
         self.roles = roles_by_field(mapping)
+        self.plan = output_plan(mapping)
         self.catalog = crm.describe()
         self.failed = {f.record_id for f in state.failures(self.name)}
+        self.concurrency = max(1, int(getattr(crm, "write_concurrency", 1) or 1))
         self._api_base = api_base
         self.outcome = "ok"
 
@@ -134,15 +212,18 @@ class SyncRun:
 
     def execute(self, pages: Iterable[Page]) -> str:
         """Process ``pages`` until they end, the limit is reached or a stop is requested;
-        return the outcome (``ok`` or ``interrupted``)."""
-        for page in pages:
-            whole = self._page(page)
-            if self.stop is not None and self.stop.is_set():
-                self.summary.message = "stop requested: finished the batch in flight"
-                return "interrupted"
-            if not whole or (self.limit is not None and self.summary.counts.pulled >= self.limit):
-                self.summary.message = f"stopped at --limit {self.limit}"
-                return "ok"
+        return the outcome (``ok`` or ``interrupted``). The next page is pulled in the
+        background while one is processed (:class:`Prefetcher`)."""
+        with Prefetcher(pages) as prefetched:
+            for page in prefetched:
+                whole = self._page(page)
+                if self.stop is not None and self.stop.is_set():
+                    self.summary.message = "stop requested: finished the batch in flight"
+                    return "interrupted"
+                if not whole or (self.limit is not None
+                                 and self.summary.counts.pulled >= self.limit):
+                    self.summary.message = f"stopped at --limit {self.limit}"
+                    return "ok"
         return "ok"
 
     # -- one page ----------------------------------------------------------------------------------
@@ -169,10 +250,11 @@ class SyncRun:
         writes: list[tuple[Record, RecordState, dict[str, Any]]] = []
         for (record, fp), lead in zip(todo, leads):
             new = output_values(lead, self.mapping, model_version=self.model.version,
-                                scored_at=now, catalog=self.catalog)
+                                scored_at=now, catalog=self.catalog, plan=self.plan)
             diff = changed_fields(record.values, new, self.roles)
             after = RecordState(record.id, fp, self.model.version,
-                                stored_values(self.mapping, {**record.values, **diff}))
+                                stored_values(self.mapping, {**record.values, **diff},
+                                              self.roles))
             if diff:
                 writes.append((record, after, diff))
             else:
@@ -186,7 +268,7 @@ class SyncRun:
     def _values(records: tuple[Record, ...], record_id: str) -> dict[str, Any]:
         return next(dict(r.values) for r in records if r.id == record_id)
 
-    def _held(self, values: dict[str, Any], field: str) -> Any:
+    def _held(self, values: Mapping[str, Any], field: str) -> Any:
         return stored_value(self.roles.get(field, ""), values.get(field))
 
     def _needs_scoring(self, record: Record, states: dict[str, RecordState],
@@ -217,32 +299,31 @@ class SyncRun:
 
     def _write_and_record(self, page: Page, ids: list[str], done: list[RecordState], writes,
                           landed, counts: RunCounts, complete: bool) -> bool:
-        changes = [Change(r.id, field, self._held(dict(r.values), field),
-                          stored_value(self.roles[field], value))
-                   for r, _, diff in writes for field, value in diff.items()]
+        changes = []
+        for record, after, diff in writes:  # after.written: the stored form of the new values
+            held = record.values
+            changes += [Change(record.id, field, self._held(held, field), after.written[field])
+                        for field in diff]
         self.state.stage_changes(self.name, self.summary.run_id, changes, landed=landed)
         by_id = {record.id: (record, after, diff) for record, after, diff in writes}
         confirmed: list[tuple[str, str]] = []
         failures: list[Failure] = []
+
+        def take(results: list[WriteResult]) -> None:
+            for result in results:
+                record, after, diff = by_id[result.record_id]
+                if result.ok:
+                    done.append(after)
+                    confirmed.extend((record.id, field) for field in diff)
+                    counts.written += 1
+                else:
+                    failures.append(Failure(record.id, f"{result.code}: {result.reason}",
+                                            result.code, stamp=record.stamp))
+                    counts.failed += 1
+
         requests = [RecordWrite(record.id, diff) for record, _, diff in writes]
-        error: BaseException | None = None
-        try:
-            for results in write_all(self.crm, requests):
-                for result in results:
-                    record, after, diff = by_id[result.record_id]
-                    if result.ok:
-                        done.append(after)
-                        confirmed += [(record.id, field) for field in diff]
-                        counts.written += 1
-                    else:
-                        failures.append(Failure(record.id, f"{result.code}: {result.reason}",
-                                                result.code, stamp=record.stamp))
-                        counts.failed += 1
-                if self.stop is not None and self.stop.is_set():
-                    complete = False  # finish the batch in flight, leave the rest for next time
-                    break
-        except (LeadscoreError, KeyboardInterrupt) as raised:
-            error, complete = raised, False
+        error, whole = self._write_batches(requests, take)
+        complete = complete and whole
         cursor = None
         if complete:
             reached = _clamp(page.cursor, self.summary.started_at)
@@ -257,6 +338,58 @@ class SyncRun:
         if self.progress is not None:
             self.progress(self.summary)
         return complete
+
+    def _write_batches(self, requests: list[RecordWrite],
+                       take: Callable[[list[WriteResult]], None]
+                       ) -> tuple[BaseException | None, bool]:
+        """Send ``requests`` in batches of ``crm.write_batch_size``, up to
+        :attr:`concurrency` batches at once, handing each batch's results to ``take`` (in this
+        thread) as it answers. Returns ``(error, whole)``: the error that stopped the writes,
+        and whether every batch was sent.
+
+        Once a stop is requested or a batch fails with a :class:`LeadscoreError` (the API
+        budget, a CRM that stays unavailable), no further batch starts; the batches already in
+        flight are waited for and their results taken, so no batch is half-sent or unrecorded.
+        """
+        size = self.crm.write_batch_size
+        batches = [requests[start:start + size] for start in range(0, len(requests), size)]
+        if not batches:
+            return None, True
+        error: BaseException | None = None
+        whole = True
+        pending = iter(batches)
+        workers = min(self.concurrency, len(batches))
+        with ThreadPoolExecutor(max_workers=workers,
+                                thread_name_prefix="leadscore-write") as pool:
+            inflight: set[Future] = set()
+
+            def refill() -> None:
+                nonlocal whole
+                while len(inflight) < workers:
+                    if error is not None or (self.stop is not None and self.stop.is_set()):
+                        if next(pending, None) is not None:
+                            whole = False  # finish the batches in flight, leave the rest
+                        return
+                    batch = next(pending, None)
+                    if batch is None:
+                        return
+                    inflight.add(pool.submit(self.crm.write, batch))
+
+            refill()
+            while inflight:
+                try:
+                    finished, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                except KeyboardInterrupt as raised:  # wait for the batches in flight, then stop
+                    error, whole = error or raised, False
+                    continue
+                for future in finished:
+                    inflight.discard(future)
+                    try:
+                        take(future.result())
+                    except LeadscoreError as raised:
+                        error, whole = error or raised, False
+                refill()
+        return error, whole
 
     def _add(self, counts: RunCounts) -> None:
         self.summary.counts = self.summary.counts + counts

@@ -70,16 +70,27 @@ def stored_value(role: str, value: Any) -> Any:
     return str(value)
 
 
-def stored_values(mapping: FieldMapping, values: Mapping[str, Any]) -> dict[str, Any]:
-    """:func:`stored_value` for every output field present in ``values``."""
-    roles = roles_by_field(mapping)
+def stored_values(mapping: FieldMapping, values: Mapping[str, Any],
+                  roles: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """:func:`stored_value` for every output field present in ``values`` (``roles``: the
+    mapping's :func:`roles_by_field`, when the caller has it at hand)."""
+    roles = roles_by_field(mapping) if roles is None else roles
     return {field: stored_value(roles[field], values.get(field)) for field in roles
             if field in values}
 
 
+def output_plan(mapping: FieldMapping) -> list[tuple[str, str, int | None]]:
+    """``(role, CRM field, max_length)`` of every configured output, for :func:`output_values`
+    (read once per run instead of once per lead)."""
+    return [(role, field, getattr(mapping.outputs, role).max_length)
+            for role, field in mapping.outputs.named()]
+
+
 def output_values(lead: LeadScore, mapping: FieldMapping, *, model_version: str,
-                  scored_at: datetime, catalog: FieldCatalog | None = None) -> dict[str, Any]:
-    """The values to hold in each configured output field for one scored lead.
+                  scored_at: datetime, catalog: FieldCatalog | None = None,
+                  plan: list[tuple[str, str, int | None]] | None = None) -> dict[str, Any]:
+    """The values to hold in each configured output field for one scored lead (``plan``: the
+    mapping's :func:`output_plan`, when the caller has it at hand).
 
     Text is cut to the mapping's ``max_length`` and to the CRM field's length, so the write is
     never refused for length.
@@ -89,9 +100,8 @@ def output_values(lead: LeadScore, mapping: FieldMapping, *, model_version: str,
         "probability": round(float(lead.probability), PROBABILITY_DIGITS),
         "model_version": model_version, "scored_at": scored_at}
     values = {}
-    for role, field in mapping.outputs.named():
+    for role, field, limit in (output_plan(mapping) if plan is None else plan):
         value = by_role[role]
-        limit = getattr(mapping.outputs, role).max_length
         if isinstance(value, str) and limit and len(value) > limit:
             value = value[: limit - 1] + "…"
         info = catalog.get(field) if catalog is not None else None

@@ -47,6 +47,14 @@ class CRM(Protocol):
     object_name: str
     """The object type read and written (``Lead``, ``contacts``...)."""
 
+    # Optional: ``write_concurrency: ClassVar[int]`` - how many :meth:`write` calls the sync
+    # engine may run at once from different threads (default 1 when absent). An adapter that
+    # declares more than 1 must make :meth:`write` and its call accounting thread-safe, and
+    # keep concurrent calls within the CRM's rate limits (HubSpot: one shared, locked pacer).
+    # :meth:`pull_changed` / :meth:`pull_created` iterators may be consumed from another thread
+    # than the one that created them (the engine prefetches the next page), concurrently with
+    # :meth:`write`.
+
     @classmethod
     def connect(cls, connection: ConnectionConfig, *, environ: Mapping[str, str] | None = None,
                 policy: RetryPolicy | None = None) -> Self:
@@ -110,9 +118,10 @@ class CRM(Protocol):
 
 
 def write_all(crm: CRM, writes: Sequence[RecordWrite]) -> Iterator[list[WriteResult]]:
-    """Write ``writes`` in batches of ``crm.write_batch_size``, yielding each batch's results
-    as soon as it is done, so whatever stops the run (an error, the API budget) leaves every
-    finished batch reported and no batch half-sent."""
+    """Write ``writes`` in batches of ``crm.write_batch_size``, one at a time, yielding each
+    batch's results as soon as it is done, so whatever stops the run (an error, the API budget)
+    leaves every finished batch reported and no batch half-sent. (The sync engine sends up to
+    ``write_concurrency`` batches at once instead; see :mod:`connector.sync`.)"""
     size = crm.write_batch_size
     for start in range(0, len(writes), size):
         yield crm.write(writes[start:start + size])

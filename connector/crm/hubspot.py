@@ -1,9 +1,11 @@
-"""HubSpot adapter on hubspot-api-client: list/search pulls, batch update of 100, paced calls.
+"""HubSpot adapter on hubspot-api-client: search pulls, batch update of 100, paced calls.
 
 The SDK's own retries are switched off (urllib3 would silently re-send GETs on 429 and never
 POSTs): every call goes through :meth:`HubSpotCRM.request`, which checks the daily allowance
 against the reserve (``X-HubSpot-RateLimit-Daily-Remaining``, shared with the portal's other
-apps), paces it (the 10-second bucket, or search's per-second one), counts it, translates
+apps), paces it (the 10-second bucket, or search's per-second one; both pacers are shared by
+every thread of the client, so the engine's prefetching pull and concurrent writes stay inside
+the limits together), counts it, translates
 failures with :data:`ERRORS` and repeats transient ones under the shared
 :class:`~connector.crm.transport.RetryPolicy`. Pulls are
 in :mod:`connector.crm.hubspot_pull`, property creation in :mod:`connector.crm.hubspot_fields`.
@@ -11,7 +13,9 @@ in :mod:`connector.crm.hubspot_pull`, property creation in :mod:`connector.crm.h
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -63,7 +67,31 @@ WRITE_ERRORS = ErrorTable("hubspot", {**ERRORS.entries,
                                       (400, "VALIDATION_ERROR"): BatchRejectedError})
 FINAL_RECORD_CATEGORIES = frozenset({"OBJECT_NOT_FOUND", "VALIDATION_ERROR"})
 DEFAULT_LIMIT_PER_10S = 100  # Free/Starter: safe everywhere until the CRM's headers say more
-SEARCH_PER_SECOND = 5
+SEARCH_PER_SECOND = 5  # crm-api-notes 2.7: per account, every tier, its own bucket
+SEARCH_SLACK = 0.02
+"""Search is paced at its full 5 calls per second (no headroom), each call holding its place in
+the window from when it is sent until one second (+2%) after its *answer*: the portal counts a
+call when it arrives, which is between the two, so no latency or jitter can squeeze six calls
+into one server second (departure-based pacing with a margin did, under load). The cost is one
+round trip per five calls (about 4.1 searches a second at 100 ms latency). HubSpot's search
+answers carry no rate-limit headers to read the limit from (the emulator's neither); an
+``X-HubSpot-RateLimit-Secondly`` header, if a portal sends one, is adopted."""
+SEARCH_LIMIT_HEADER = "X-HubSpot-RateLimit-Secondly"
+_SEARCH_PACERS: dict[tuple[str, str], Pacer] = {}
+_SEARCH_PACERS_LOCK = threading.Lock()
+
+
+def search_pacer_for(base_url: str, token: str) -> Pacer:
+    """The search pacer of one portal and app, shared by every client in this process: the
+    search bucket is per account, and a client created right after another one's sweep (the
+    scheduler's jobs, a status check) must not start with an empty window."""
+    key = (base_url.rstrip("/"), hashlib.sha256(token.encode()).hexdigest()[:16])
+    with _SEARCH_PACERS_LOCK:
+        pacer = _SEARCH_PACERS.get(key)
+        if pacer is None:
+            pacer = _SEARCH_PACERS[key] = Pacer(SEARCH_PER_SECOND, 1.0, headroom=1.0,
+                                                slack=SEARCH_SLACK, until_answer=True)
+        return pacer
 CONNECT_TIMEOUT_S = 10.0
 
 
@@ -93,6 +121,10 @@ class HubSpotCRM:
 
     name: ClassVar[str] = "hubspot"
     write_batch_size: ClassVar[int] = 100
+    write_concurrency: ClassVar[int] = 2
+    """Batch updates the engine may have in flight at once. They all draw on the one locked
+    10-second :class:`Pacer`, so concurrency changes how fast the bucket is used, never how
+    much of it."""
 
     def __init__(self, connection: ConnectionConfig, credentials: Credentials, *,
                  policy: RetryPolicy | None = None) -> None:
@@ -102,7 +134,8 @@ class HubSpotCRM:
         self._credentials = credentials
         self._fixed_limit = connection.rate_limit_per_10s
         self.pacer = Pacer(self._fixed_limit or DEFAULT_LIMIT_PER_10S, 10.0)
-        self.search_pacer = Pacer(SEARCH_PER_SECOND, 1.0)
+        self.search_pacer = search_pacer_for(connection.base_url,
+                                             credentials.secret("access_token"))
         self.timeout = (CONNECT_TIMEOUT_S, connection.timeout_seconds)
         self.overlap = timedelta(minutes=connection.overlap_minutes)
         # No SDK-level retries except refused connections (nothing was sent); see module doc.
@@ -118,6 +151,7 @@ class HubSpotCRM:
         self._catalog: FieldCatalog | None = None
         self.budget = ApiBudget("hubspot", connection.api_reserve)
         self.server_time = datetime.now(UTC)  # the CRM's clock, from each answer's Date header
+        self._thread_answers = threading.local()  # the same, per calling thread
 
     @classmethod
     def connect(cls, connection: ConnectionConfig, *, environ: Mapping[str, str] | None = None,
@@ -136,7 +170,8 @@ class HubSpotCRM:
         its data."""
         def attempt() -> Any:
             self.budget.check()
-            (self.search_pacer if search else self.pacer).acquire()
+            pacer = self.search_pacer if search else self.pacer
+            slot = pacer.acquire()
             self.counter.add()
             try:
                 data, _status, headers = action(_return_http_data_only=False,
@@ -145,7 +180,9 @@ class HubSpotCRM:
                 raise self._error(exc, table) from None
             except urllib3.exceptions.HTTPError as exc:
                 raise self._transport_error(exc) from None
-            self._observe(headers or {})
+            finally:
+                pacer.release(slot)
+            self._observe(headers or {}, search=search)
             return data
         return self.policy.call(attempt)
 
@@ -168,11 +205,22 @@ class HubSpotCRM:
                                f" {cause}", hint="Set ca_file for this connection.")
         return CRMUnavailableError(f"hubspot: {type(cause).__name__}: {cause}")
 
-    def _observe(self, headers: Mapping[str, str]) -> None:
+    def answer_time(self) -> datetime:
+        """The server's clock at the last answer to *this thread* (else to any thread): a
+        pull sweep running beside concurrent writes dates itself by its own answers."""
+        return getattr(self._thread_answers, "server_time", None) or self.server_time
+
+    def _observe(self, headers: Mapping[str, str], *, search: bool = False) -> None:
         """Note the server's clock and the daily allowance left, and adopt the 10-second limit
-        the portal announces (unless the config fixes one)."""
+        the portal announces (unless the config fixes one), or on a search answer the
+        per-second one if announced."""
         if headers.get("Date"):
             self.server_time = parsedate_to_datetime(headers["Date"])
+            self._thread_answers.server_time = self.server_time
+        if search:
+            secondly = headers.get(SEARCH_LIMIT_HEADER)
+            if secondly and secondly.isdigit() and int(secondly) != self.search_pacer.limit:
+                self.search_pacer.set_limit(int(secondly), 1.0)
         limit = headers.get("X-HubSpot-RateLimit-Max")
         interval = headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")
         announced = (int(limit), int(interval) / 1000) if limit and interval else None
@@ -223,8 +271,8 @@ class HubSpotCRM:
                 hint="Check the mapping's property names (internal names, not labels).")
 
     def pull_changed(self, cursor: Cursor | None, fields: Sequence[str]) -> Iterator[Page]:
-        """A full load through the list API when ``cursor`` is None, else a search sweep on the
-        modification property; see :func:`connector.crm.hubspot_pull.pull`."""
+        """A keyset search sweep on the modification property (``cursor`` None: a full load,
+        every record, 200 a call); see :func:`connector.crm.hubspot_pull.pull`."""
         self._require(fields)
         return pull(self, self.modified_property, cursor, list(fields))
 

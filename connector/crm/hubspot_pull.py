@@ -1,19 +1,29 @@
-"""Pulling HubSpot records page by page: a list-API full load, or a keyset search sweep.
+"""Pulling HubSpot records page by page: a keyset search sweep, for full loads and increments.
 
-**Full load** (no cursor): ``GET /crm/v3/objects/{type}`` 100 at a time, in id order, no cap.
+**Every pull** is ``POST .../search`` sorted by ``hs_object_id``, 200 records a call, continued
+with ``hs_object_id > last id`` instead of the ``after`` offset; an incremental pull (a cursor)
+adds ``stamp >= cursor - overlap``, a full load (no cursor) has no stamp filter. Why search for
+the full load too: it returns 200 records a call where the list API returns 100, so a first
+sync costs half the read calls (20,000 contacts: 100 searches instead of 200 list pages), and
+the search bucket (5 a second) is separate from the 10-second one that writes use, so reading
+and writing overlap without competing. The list API would read faster in wall time (19 calls a
+second at Professional) but with twice the calls, and the daily allowance and the 10-second
+bucket shared with the portal's other apps are what a first sync must spare. Search's index
+lags writes by "a few moments" (crm-api-notes 2.3); a record created just before a sweep and
+missed by it is read by the next pull, which starts ``overlap`` minutes before the sweep began.
 
-**Incremental** (a cursor): ``POST .../search`` for ``stamp >= cursor - overlap``, 200 at a time,
-sorted by ``hs_object_id`` and continued with ``hs_object_id > last id`` instead of the ``after``
-offset. Why not the usual ascending-timestamp sort with offsets, restarted before the 10,000th
-result: offsets count positions in a live result set, and the sync engine writes each page back
-before reading the next. Every record it writes jumps to the end of a timestamp-sorted result,
-shifting everything after it down, so the next offset skips as many unread records. Keyset
-paging on the id never skips, never comes near the 10,000-result cap (every query starts at
-offset 0), and needs no boundary tie-breaking.
+Why keyset paging rather than the usual ascending-timestamp sort with offsets, restarted before
+the 10,000th result: offsets count positions in a live result set, and the sync engine writes
+each page back before reading the next. Every record it writes jumps to the end of a
+timestamp-sorted result, shifting everything after it down, so the next offset skips as many
+unread records. Keyset paging on the id never skips, never comes near the 10,000-result cap
+(every query starts at offset 0), and needs no boundary tie-breaking.
 
-Both sweeps end at the server's time when they started (the ``Date`` header of their first
-answer, minus a second for its rounding): whatever changed after that is read by the next pull.
-Mid-sweep pages carry a cursor with ``resume`` so a crash resumes where it stopped.
+Sweeps end at the server's time when they started (the ``Date`` header of their first answer,
+minus a second for its rounding): whatever changed after that is read by the next pull.
+Mid-sweep pages carry a cursor with ``resume`` so a crash resumes where it stopped. A cursor
+left mid-way through a **list-API** full load by an earlier version (``resume.mode == "list"``)
+is finished with the list API it started with (:func:`_list_sweep`); nothing starts one now.
 """
 
 from __future__ import annotations
@@ -43,7 +53,7 @@ def record_of(obj: Any, stamp_property: str, fields: list[str]) -> Record:
 
 
 def _started(crm: HubSpotCRM) -> datetime:
-    return crm.server_time - timedelta(seconds=1)
+    return crm.answer_time() - timedelta(seconds=1)
 
 
 def pull(crm: HubSpotCRM, stamp_property: str, cursor: Cursor | None, fields: list[str]
@@ -53,13 +63,15 @@ def pull(crm: HubSpotCRM, stamp_property: str, cursor: Cursor | None, fields: li
     resume = dict(cursor.resume or {})
     window = SeenWindow(crm.overlap, set(cursor.seen), pinned=cursor.seen)
     names = list(dict.fromkeys([stamp_property, *fields]))
-    if cursor.stamp is None and resume.get("mode") != "search":
+    if cursor.stamp is None and resume.get("mode") == "list":
         return _list_sweep(crm, stamp_property, names, fields, window, resume)
     return _search_sweep(crm, stamp_property, names, fields, cursor, window, resume)
 
 
 def _list_sweep(crm: HubSpotCRM, stamp_property: str, names: list[str], fields: list[str],
                 window: SeenWindow, resume: dict) -> Iterator[Page]:
+    """Finish a list-API full load (``GET /crm/v3/objects/{type}``, 100 at a time, id order)
+    that an earlier version started and a crash interrupted (see the module docstring)."""
     after = resume.get("after")
     started = datetime.fromisoformat(resume["started"]) if "started" in resume else None
     while True:
@@ -78,17 +90,19 @@ def _list_sweep(crm: HubSpotCRM, stamp_property: str, names: list[str], fields: 
 
 def _search_sweep(crm: HubSpotCRM, stamp_property: str, names: list[str], fields: list[str],
                   cursor: Cursor, window: SeenWindow, resume: dict) -> Iterator[Page]:
-    since = cursor.since(crm.overlap)
+    since = cursor.since(crm.overlap)  # None: a full load, every record
     last_id = int(resume.get("after_id", 0))
     started = datetime.fromisoformat(resume["started"]) if "started" in resume else None
     while True:
-        filters = [Filter(property_name=stamp_property, operator="GTE",
-                          value=str(int(since.timestamp() * 1000)))]
+        filters = []
+        if since is not None:
+            filters.append(Filter(property_name=stamp_property, operator="GTE",
+                                  value=str(int(since.timestamp() * 1000))))
         if last_id:
             filters.append(Filter(property_name=ID_PROPERTY, operator="GT", value=str(last_id)))
         request = PublicObjectSearchRequest(
-            filter_groups=[FilterGroup(filters=filters)], properties=names, limit=SEARCH_PAGE,
-            sorts=[{"propertyName": ID_PROPERTY, "direction": "ASCENDING"}])
+            filter_groups=[FilterGroup(filters=filters)] if filters else [], properties=names,
+            limit=SEARCH_PAGE, sorts=[{"propertyName": ID_PROPERTY, "direction": "ASCENDING"}])
         data = crm.request(partial(crm.search_api.do_search_with_http_info, crm.object_name,
                                    request),
                            search=True)
@@ -96,7 +110,8 @@ def _search_sweep(crm: HubSpotCRM, stamp_property: str, names: list[str], fields
         records = [record_of(o, stamp_property, fields) for o in data.results]
         fresh = tuple(r for r in records if window.first_time(r))
         if len(records) < SEARCH_PAGE:
-            yield Page(fresh, window.cursor(max(started, cursor.stamp)))
+            end = started if cursor.stamp is None else max(started, cursor.stamp)
+            yield Page(fresh, window.cursor(end))
             return
         last_id = int(records[-1].id)
         yield Page(fresh, window.cursor(cursor.stamp, {"mode": "search", "after_id": str(last_id),

@@ -28,40 +28,66 @@ class Pacer:
     over a window apart into one server window, so only ``headroom`` of the limit is used and
     the window is stretched by ``slack``. ``clock`` and ``sleep`` are injectable for tests.
     Thread-safe: callers queue for slots (the waiting one holds the lock while it sleeps).
+    With ``until_answer`` (HubSpot search) a call's window is measured from its answer instead
+    (see :meth:`acquire`), which needs no guess about latency at all.
     """
 
     def __init__(self, limit: int, window: float, *, headroom: float = 0.9, slack: float = 0.05,
+                 until_answer: bool = False,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.headroom, self.slack, self.clock, self.sleep = headroom, slack, clock, sleep
-        self._sent: deque[float] = deque()
+        self.until_answer = until_answer
+        self._sent: deque[list] = deque()  # slots: [stamp, answered]
         self._lock = threading.Lock()
         self.waited = 0.0
         self.set_limit(limit, window)
 
     def set_limit(self, limit: int, window: float) -> None:
         """Adopt the limit the CRM announced (``X-HubSpot-RateLimit-Max`` / ``-Interval``)."""
-        self.limit, self.window = limit, window
-        self._allowed = max(1, math.floor(limit * self.headroom))
-        self._span = window * (1 + self.slack)
+        with self._lock:  # another thread may be pacing: switch between two of its calls
+            self.limit, self.window = limit, window
+            self._allowed = max(1, math.floor(limit * self.headroom))
+            self._span = window * (1 + self.slack)
 
-    def acquire(self) -> None:
-        """Wait until one more call fits in the window, then count it as sent now."""
+    def acquire(self) -> list:
+        """Wait until one more call fits in the window, then count it as sent now; returns
+        the call's slot for :meth:`release`.
+
+        With ``until_answer`` a call occupies the window from when it is sent until
+        :meth:`release` (its answer) plus the window: the CRM counts the call when it arrives,
+        somewhere between the two, so measuring from the answer is safe whatever the latency
+        and its jitter (HubSpot search: no call reaches the portal within a second of the one
+        five before it).
+        """
         with self._lock:
-            now = self.clock()
-            self._forget(now)
-            if len(self._sent) >= self._allowed:
-                pause = self._sent[len(self._sent) - self._allowed] + self._span - now
-                if pause > 0:
-                    self.sleep(pause)
-                    self.waited += pause
+            while True:
                 now = self.clock()
-                self._forget(now)
-            self._sent.append(now)
+                horizon = now - self._span + 1e-9  # float rounding must not keep a slot
+                self._sent = deque(slot for slot in self._sent
+                                   if self._stamp(slot, now) > horizon)
+                if len(self._sent) < self._allowed:
+                    break
+                stamps = sorted(self._stamp(slot, now) for slot in self._sent)
+                pause = stamps[len(stamps) - self._allowed] + self._span - now
+                self.sleep(pause)
+                self.waited += pause
+            slot = [now, not self.until_answer]
+            self._sent.append(slot)
+            return slot
 
-    def _forget(self, now: float) -> None:
-        while self._sent and self._sent[0] <= now - self._span:
-            self._sent.popleft()
+    def release(self, slot: list) -> None:
+        """The call of ``slot`` was answered (or failed): with ``until_answer`` its window
+        starts now. Lock-free, so a call can be released while another thread waits."""
+        if self.until_answer and not slot[1]:
+            slot[0] = self.clock()
+            slot[1] = True  # after the stamp: a reader seeing it answered sees the new stamp
+
+    @staticmethod
+    def _stamp(slot: list, now: float) -> float:
+        """A slot's time in the window: its send (or answer) time; a call still in flight
+        could arrive any moment, so it counts as sent now."""
+        return slot[0] if slot[1] else now
 
 
 @dataclass

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 """Answers worth repeating: rate limited, or the CRM (or a proxy in front of it) is busy."""
+POOL_SIZE = 8
+"""Kept-alive connections per host: the sync engine's write batches in flight plus its
+prefetching pull (and a spare)."""
 
 
 def retry_after_seconds(value: str | None, now: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -143,13 +147,16 @@ class RetryPolicy:
 
 @dataclass
 class CallCounter:
-    """HTTP requests sent by one client (every attempt counts, as the CRM counts them)."""
+    """HTTP requests sent by one client (every attempt counts, as the CRM counts them).
+    Thread-safe: the sync engine pulls and writes from several threads."""
 
     calls: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self) -> None:
         """Count one request."""
-        self.calls += 1
+        with self._lock:
+            self.calls += 1
 
 
 # -- the requests session for simple-salesforce -------------------------------------------------
@@ -170,7 +177,8 @@ class RetryingAdapter(HTTPAdapter):
                  code_of: Callable[[requests.Response], tuple[str | None, str]],
                  before_send: Callable[[requests.PreparedRequest], None] = lambda r: None,
                  after_response: Callable[[requests.Response], None] = lambda r: None) -> None:
-        super().__init__(pool_maxsize=4, max_retries=0)
+        # Room for the engine's concurrent writes plus its prefetching pull.
+        super().__init__(pool_maxsize=POOL_SIZE, max_retries=0)
         self.policy, self.table, self.counter, self.timeout = policy, table, counter, timeout
         self.code_of, self.before_send, self.after_response = code_of, before_send, after_response
 

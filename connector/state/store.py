@@ -8,13 +8,14 @@ every field value changed. The sync engine records each page in one transaction
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import Connection, Engine, delete, func, literal, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
@@ -282,16 +283,37 @@ class StateStore:
         with write_tx(self.engine) as conn:
             self._confirm(conn, connection, landed, now)
             if changes:
-                stmt = self._insert(t.pending_changes)
-                conn.execute(stmt.on_conflict_do_update(
-                    index_elements=["connection", "record_id", "field"],
-                    set_={"old_value": stmt.excluded.old_value,
-                          "new_value": stmt.excluded.new_value,
-                          "run_id": stmt.excluded.run_id,
-                          "created_at": stmt.excluded.created_at}),
-                    [{"connection": connection, "record_id": c.record_id, "field": c.field,
-                      "old_value": c.old, "new_value": c.new, "run_id": run_id,
-                      "created_at": now} for c in changes])
+                self._stage(conn, connection, run_id, changes, now)
+
+    def _stage(self, conn: Connection, connection: str, run_id: int, changes: Sequence[Change],
+               now: datetime) -> None:
+        """Upsert ``changes`` into the staging table with one driver-level ``executemany``.
+
+        A page stages one row per changed field (a 2,000-lead page: 12,000 rows), and
+        SQLAlchemy's per-row parameter handling cost more than the database itself. The values
+        go through the columns' own bind processors (JSON, UTC timestamps), so they are stored
+        exactly as a Core insert would store them.
+        """
+        table, dialect = t.pending_changes, conn.dialect
+        columns = ("connection", "record_id", "field", "old_value", "new_value", "run_id",
+                   "created_at")
+        if dialect.paramstyle == "qmark":  # SQLite: the columns' own processors (JSON as text)
+            mark = json_mark = "?"
+            old, new = (table.c[name].type.bind_processor(dialect) or (lambda v: v)
+                        for name in ("old_value", "new_value"))
+        elif dialect.paramstyle in ("format", "pyformat"):  # PostgreSQL (psycopg)
+            mark, json_mark = "%s", "CAST(%s AS JSON)"
+            old = new = lambda value: json.dumps(value)  # None as JSON null, as Core stores it
+        else:
+            raise StateStoreError(f"unsupported driver paramstyle {dialect.paramstyle}")
+        created = (table.c.created_at.type.bind_processor(dialect) or (lambda v: v))(now)
+        marks = [mark, mark, mark, json_mark, json_mark, mark, mark]
+        sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(marks)}) "
+               f"ON CONFLICT (connection, record_id, field) DO UPDATE SET "
+               f"old_value = excluded.old_value, new_value = excluded.new_value, "
+               f"run_id = excluded.run_id, created_at = excluded.created_at")
+        conn.exec_driver_sql(sql, [(connection, c.record_id, c.field, old(c.old), new(c.new),
+                                    run_id, created) for c in changes])
 
     def record_page(self, connection: str, run_id: int, page: PageRecord) -> None:
         """Record one finished page in a single transaction; see :class:`PageRecord`."""
@@ -312,20 +334,21 @@ class StateStore:
 
     def _confirm(self, conn: Connection, connection: str, keys: Sequence[tuple[str, str]],
                  now: datetime) -> None:
+        """Turn the staged changes ``keys`` into audit rows and drop them from the staging
+        table, inside the database (``INSERT ... SELECT``): the values never travel through
+        Python, which made this the costliest step of a page."""
         pending = t.pending_changes.c
-        wanted = set(keys)
-        for chunk in _chunks(sorted({record_id for record_id, _ in wanted})):
-            rows = [row for row in conn.execute(select(t.pending_changes).where(
-                pending.connection == connection, pending.record_id.in_(chunk)))
-                if (row.record_id, row.field) in wanted]
-            if not rows:
-                continue
-            conn.execute(self._insert(t.audit).on_conflict_do_nothing(index_elements=["change_id"]),
-                         [{"change_id": r.id, "connection": connection, "record_id": r.record_id,
-                           "field": r.field, "old_value": r.old_value, "new_value": r.new_value,
-                           "run_id": r.run_id, "at": now} for r in rows])
-            conn.execute(delete(t.pending_changes).where(
-                pending.id.in_([r.id for r in rows])))
+        wanted = sorted(set(keys))
+        for chunk in _chunks(wanted):
+            where = (pending.connection == connection,
+                     tuple_(pending.record_id, pending.field).in_(chunk))
+            rows = select(pending.id, pending.connection, pending.record_id, pending.field,
+                          pending.old_value, pending.new_value, pending.run_id,
+                          literal(now, t.UTCDateTime())).where(*where)
+            conn.execute(self._insert(t.audit).from_select(
+                ["change_id", "connection", "record_id", "field", "old_value", "new_value",
+                 "run_id", "at"], rows).on_conflict_do_nothing(index_elements=["change_id"]))
+            conn.execute(delete(t.pending_changes).where(*where))
 
     def _upsert_states(self, conn: Connection, connection: str, run_id: int,
                        states: Sequence[RecordState], now: datetime) -> None:

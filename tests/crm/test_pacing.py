@@ -68,3 +68,17 @@ def test_the_budget_ignores_other_limit_info_entries():
     budget = ApiBudget("salesforce", reserve=0.2)
     budget.observe_header("per-app-api-usage=17/250(appName=sample)")
     assert budget.remaining is None
+
+
+def test_an_until_answer_pacer_measures_the_window_from_each_answer():
+    clock = FakeClock()
+    pacer = Pacer(5, 1.0, headroom=1.0, slack=0.0, until_answer=True, clock=clock,
+                  sleep=clock.sleep)
+    for _ in range(5):
+        slot = pacer.acquire()
+        clock.now += 0.2  # a 200 ms round trip: the portal saw the call somewhere in it
+        pacer.release(slot)
+    assert clock.slept == []
+    pacer.acquire()
+    # The first call was answered at 0.2 s: its window ends at 1.2 s, not 1.0 s after sending.
+    assert clock.slept == [pytest.approx(0.2)] and clock.now == pytest.approx(1.2)
