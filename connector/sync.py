@@ -27,7 +27,7 @@ import csv
 import dataclasses
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from datetime import datetime
@@ -268,7 +268,7 @@ class SyncRun:
     def _values(records: tuple[Record, ...], record_id: str) -> dict[str, Any]:
         return next(dict(r.values) for r in records if r.id == record_id)
 
-    def _held(self, values: Mapping[str, Any], field: str) -> Any:
+    def _held(self, values: dict[str, Any], field: str) -> Any:
         return stored_value(self.roles.get(field, ""), values.get(field))
 
     def _needs_scoring(self, record: Record, states: dict[str, RecordState],

@@ -16,11 +16,12 @@ Errors (all from :mod:`connector.errors`), the same for every method unless stat
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import ClassVar, Protocol, Self, runtime_checkable
 
 from connector.config import ConnectionConfig
 from connector.crm.transport import RetryPolicy
+from connector.errors import ApiBudgetError, RetryLaterError
 from connector.records import (
     ApiUsage,
     Cursor,
@@ -125,3 +126,37 @@ def write_all(crm: CRM, writes: Sequence[RecordWrite]) -> Iterator[list[WriteRes
     size = crm.write_batch_size
     for start in range(0, len(writes), size):
         yield crm.write(writes[start:start + size])
+
+
+def checked_write(batch: Sequence[RecordWrite], catalog: FieldCatalog,
+                  send: Callable[[list[RecordWrite]], list[WriteResult]],
+                  limit: int) -> list[WriteResult]:
+    """The part of :meth:`CRM.write` every adapter shares: refuse what ``catalog`` says cannot
+    be written (without sending it), ``send`` the rest (one API call for the list), and re-send
+    once the records refused for a transient reason. One result per write, in ``batch`` order.
+
+    An error on the first send propagates (nothing was written); if the re-send cannot go out,
+    its records keep their transient results, so the caller retries them next run.
+    """
+    if len(batch) > limit:
+        raise ValueError(f"at most {limit} records per write, got {len(batch)}")
+    results: dict[int, WriteResult] = {}
+    pending = []
+    for index, write in enumerate(batch):
+        refusal = catalog.refusal(write)
+        if refusal:
+            results[index] = refusal
+        else:
+            pending.append(index)
+    for round_ in range(2):
+        if not pending:
+            break
+        try:
+            outcome = send([batch[i] for i in pending])
+        except (ApiBudgetError, RetryLaterError):
+            if round_ == 0:
+                raise
+            break
+        results.update(zip(pending, outcome, strict=True))
+        pending = [i for i in pending if results[i].transient]
+    return [results[i] for i in range(len(batch))]

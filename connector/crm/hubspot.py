@@ -32,6 +32,7 @@ from hubspot.crm.properties.exceptions import ApiException as PropertiesApiExcep
 from urllib3.util.retry import Retry
 
 from connector.config import ConnectionConfig, Credentials
+from connector.crm.base import checked_write
 from connector.crm.hubspot_fields import ensure_properties, property_info
 from connector.crm.hubspot_pull import pull, record_of
 from connector.crm.pacing import ApiBudget, Pacer
@@ -43,7 +44,6 @@ from connector.errors import (
     CredentialsError,
     CRMPermissionError,
     CRMUnavailableError,
-    RetryLaterError,
 )
 from connector.records import (
     ApiUsage,
@@ -304,29 +304,7 @@ class HubSpotCRM:
         """Batch update (one call) of the records passing the pre-check. A 400 for one bad value
         rejects the whole batch: it is split in halves until the offender stands alone. Records
         refused for other per-record reasons (a lock) are re-sent once."""
-        if len(batch) > self.write_batch_size:
-            raise ValueError(f"at most {self.write_batch_size} records per write, got {len(batch)}")
-        catalog = self.describe()
-        results: dict[int, WriteResult] = {}
-        pending = []
-        for index, write in enumerate(batch):
-            refusal = catalog.refusal(write)
-            if refusal:
-                results[index] = refusal
-            else:
-                pending.append(index)
-        for round_ in range(2):
-            if not pending:
-                break
-            try:
-                outcome = self._isolate([batch[i] for i in pending])
-            except (ApiBudgetError, RetryLaterError):
-                if round_ == 0:
-                    raise
-                break  # the re-send could not go out; its records keep their transient results
-            results.update(zip(pending, outcome, strict=True))
-            pending = [i for i in pending if results[i].transient]
-        return [results[i] for i in range(len(batch))]
+        return checked_write(batch, self.describe(), self._isolate, self.write_batch_size)
 
     def _isolate(self, writes: list[RecordWrite]) -> list[WriteResult]:
         try:

@@ -18,6 +18,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 
 from connector.config import ConnectionConfig, Credentials
+from connector.crm.base import checked_write
 from connector.crm.pacing import ApiBudget
 from connector.crm.salesforce_auth import fetch_token
 from connector.crm.salesforce_fields import ensure_custom_fields, field_info
@@ -33,7 +34,6 @@ from connector.errors import (
     CredentialsError,
     CRMPermissionError,
     QueryLocatorLostError,
-    RetryLaterError,
     SessionExpiredError,
 )
 from connector.records import (
@@ -259,29 +259,7 @@ class SalesforceCRM:
     def write(self, batch: Sequence[RecordWrite]) -> list[WriteResult]:
         """One ``PATCH composite/sobjects`` (``allOrNone=false``) for the records that pass the
         pre-check; records refused with ``UNABLE_TO_LOCK_ROW`` are re-sent once."""
-        if len(batch) > self.write_batch_size:
-            raise ValueError(f"at most {self.write_batch_size} records per write, got {len(batch)}")
-        catalog = self.describe()
-        results: dict[int, WriteResult] = {}
-        pending = []
-        for index, write in enumerate(batch):
-            refusal = catalog.refusal(write)
-            if refusal:
-                results[index] = refusal
-            else:
-                pending.append(index)
-        for round_ in range(2):
-            if not pending:
-                break
-            try:
-                saves = self._save([batch[i] for i in pending])
-            except (ApiBudgetError, RetryLaterError):
-                if round_ == 0:
-                    raise
-                break  # the re-send could not go out; its records keep their transient results
-            results.update(zip(pending, saves, strict=True))
-            pending = [i for i in pending if results[i].transient]
-        return [results[i] for i in range(len(batch))]
+        return checked_write(batch, self.describe(), self._save, self.write_batch_size)
 
     def _save(self, writes: list[RecordWrite]) -> list[WriteResult]:
         body = {"allOrNone": False, "records": [

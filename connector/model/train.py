@@ -180,14 +180,14 @@ def leakage_warnings(matrix: FeatureMatrix, y: np.ndarray) -> list[str]:
     """Warnings naming fields that alone predict the outcome almost perfectly, or are filled
     almost only for one outcome (e.g. a date the CRM sets on conversion)."""
     warnings = []
-    for field, auc, fill_pos, fill_neg in metrics.single_field_strength(matrix, y):
+    for name, auc, fill_pos, fill_neg in metrics.single_field_strength(matrix, y):
         if auc >= LEAK_AUC:
-            warnings.append(f"likely leakage: {field} alone predicts the outcome almost "
+            warnings.append(f"likely leakage: {name} alone predicts the outcome almost "
                             f"perfectly (ROC AUC {auc:.3f}); remove it unless it is known "
                             "before the outcome")
         elif max(fill_pos, fill_neg) >= 0.5 and min(fill_pos, fill_neg) <= 0.02:
             which = "converted" if fill_pos > fill_neg else "lost"
-            warnings.append(f"likely leakage: {field} is filled for {max(fill_pos, fill_neg):.0%}"
+            warnings.append(f"likely leakage: {name} is filled for {max(fill_pos, fill_neg):.0%}"
                             f" of {which} leads but {min(fill_pos, fill_neg):.0%} of the others;"
                             " the CRM probably sets it once the outcome is known")
     return warnings
