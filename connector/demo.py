@@ -15,11 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from connector.cli.init_cmd import SANDBOX, sandbox_env
 from connector.config import load_config
 from connector.errors import LeadscoreError
 from connector.model import load_model, train_model
+from connector.report.build import write_report
 from connector.sandbox import SANDBOX_DIR, Sandbox
+from connector.starter import SANDBOX, sandbox_env
 from connector.sync import run_sync
 from connector.workspace import Workspace, pull_history
 from connector.writeback import output_specs
@@ -114,7 +115,6 @@ def _run_one(workspace: Workspace, sandbox: Sandbox, say: Callable[[str], None])
         result.api_calls = crm.usage().calls
     finally:
         crm.close()
-    from connector.cli.model_cmd import write_report
     report = write_report(workspace, workspace.config.path.parent / f"report-{name}.html",
                           records=records, demo_data=True)
     store = sandbox.salesforce if name == "salesforce" else sandbox.hubspot

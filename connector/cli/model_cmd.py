@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -14,8 +13,7 @@ from connector.cli import app
 from connector.cli.progress import counted, tracking
 from connector.errors import ConfigError, RecordRejectedError
 from connector.model import load_model, restore_model, train_model
-from connector.report.build import build_inputs
-from connector.report.page import render_report
+from connector.report.build import write_report
 from connector.workspace import Workspace, open_workspace, pull_history
 from connector.writeback import output_specs
 
@@ -98,33 +96,12 @@ def explain(lead_id: str = typer.Argument(..., help="The CRM record id."),
     Console().print(table)
 
 
-def _run_row(run) -> dict:
-    return {"started_at": run.started_at.strftime("%Y-%m-%d %H:%M:%S"),
-            "kind": run.kind + (" (dry run)" if run.dry_run else ""), "outcome": run.outcome,
-            **run.counts.as_dict(), "api_calls": run.api_calls}
-
-
-def write_report(workspace: Workspace, out: Path, *, records=None, demo_data: bool = False) -> Path:
-    """Render the connection's HTML report to ``out``; pulls current records unless given."""
-    model = load_model(workspace.model_dir)
-    with workspace.state() as state:
-        runs = [_run_row(run) for run in state.last_runs(workspace.name, limit=20)]
-    if records is None:
-        records = _pull_all(workspace)
-    inputs = build_inputs(connection=workspace.name, crm=workspace.connection.crm, model=model,
-                          version_dir=workspace.model_dir / model.version,
-                          mapping=workspace.mapping, records=records, runs=runs,
-                          demo_data=demo_data, now=datetime.now(UTC))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_report(inputs), encoding="utf-8")
-    return out
-
-
 @app.command()
 def report(connection: str = CONNECTION, config: Path = CONFIG,
            out: Path = typer.Option(Path("report.html"), "--out", help="HTML file to write.")) -> None:
     """Write the model report: one self-contained HTML file."""
-    typer.echo(f"wrote {write_report(open_workspace(config, connection), out)}")
+    workspace = open_workspace(config, connection)
+    typer.echo(f"wrote {write_report(workspace, out, records=_pull_all(workspace))}")
 
 
 @fields_app.command("create")

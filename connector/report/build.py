@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from connector.mapping import Mapping, canonical, to_number
+from connector.model import load_model
 from connector.model.artifacts import load_holdout
 from connector.model.metrics import psi
 from connector.report.curves import category_psi
-from connector.report.page import ReportInputs, TierRow, plain_label
+from connector.report.page import ReportInputs, TierRow, plain_label, render_report
+from connector.workspace import Workspace
 
 DEMO_ATTRIBUTION = ("Demo data: UCI Bank Marketing data set, S. Moro, P. Cortez and P. Rita, "
                     "Decision Support Systems 62 (2014) 22-31, licensed CC BY 4.0.")
@@ -75,3 +77,25 @@ def build_inputs(*, connection: str, crm: str, model, version_dir: Path, mapping
         drivers=_drivers(mapping, open_scores),
         drift=_drift(mapping, closed, open_, closed_p, open_p), runs=runs,
         attribution=DEMO_ATTRIBUTION if demo_data else None)
+
+
+def _run_row(run) -> dict:
+    return {"started_at": run.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            "kind": run.kind + (" (dry run)" if run.dry_run else ""), "outcome": run.outcome,
+            **run.counts.as_dict(), "api_calls": run.api_calls}
+
+
+def write_report(workspace: Workspace, out: Path, *, records: Iterable[dict],
+                 demo_data: bool = False) -> Path:
+    """Render ``workspace``'s report to ``out`` from its current model, its run history and
+    ``records`` (the connection's records as pulled now)."""
+    model = load_model(workspace.model_dir)
+    with workspace.state() as state:
+        runs = [_run_row(run) for run in state.last_runs(workspace.name, limit=20)]
+    inputs = build_inputs(connection=workspace.name, crm=workspace.connection.crm, model=model,
+                          version_dir=workspace.model_dir / model.version,
+                          mapping=workspace.mapping, records=records, runs=runs,
+                          demo_data=demo_data, now=datetime.now(UTC))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_report(inputs), encoding="utf-8")
+    return out

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.metrics import roc_curve
 
+from connector.model.metrics import calibration_table
+
 
 def roc_points(y_true: Sequence[int], p: Sequence[float], max_points: int = 200):
     """False- and true-positive rates, thinned to at most ``max_points`` points."""
@@ -40,12 +42,9 @@ def lift_points(y_true: Sequence[int], p: Sequence[float], steps: int = 20):
 
 
 def calibration_points(y_true: Sequence[int], p: Sequence[float], bins: int = 10):
-    """Mean predicted vs observed conversion in equal-count bins of predicted probability."""
-    order = np.argsort(np.asarray(p), kind="stable")
-    chunks = np.array_split(order, min(bins, max(len(order), 1)))
-    predicted = [float(np.asarray(p)[c].mean()) for c in chunks if len(c)]
-    observed = [float(np.asarray(y_true)[c].mean()) for c in chunks if len(c)]
-    return predicted, observed
+    """Mean predicted vs observed conversion in equal-count bins (the model card's table)."""
+    rows = calibration_table(np.asarray(y_true), np.asarray(p), bins=min(bins, max(len(p), 1)))
+    return [r["predicted"] for r in rows], [r["observed"] for r in rows]
 
 
 def category_psi(expected: Sequence[str], actual: Sequence[str]) -> float:
