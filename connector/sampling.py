@@ -6,7 +6,9 @@ history (on the demo data: only May 2008, one value of the month field, 3% conve
 :func:`sample_records` reads the first ``size`` records; if the object holds more, it finds the
 newest modification stamp by bisection (one small query per step) and takes an equal share of
 records from ten windows spread between the oldest and newest stamps. Cost: about
-``size / page size`` calls plus ~25 (Salesforce: ~30 calls; HubSpot: ~110).
+``size / page size`` calls plus ~25 (Salesforce: ~30 calls; HubSpot: ~110). When every stamp lies
+within the pull's overlap (a freshly imported org) the windows cannot separate history, and one
+full pull keeps an even stride of records instead.
 """
 
 from __future__ import annotations
@@ -60,10 +62,13 @@ def _newest_stamp(crm: CRM, fields: Sequence[str], oldest: datetime, known: date
     precision = max((high - oldest) / 2048, timedelta(minutes=10))
     while high - low > precision:
         middle = low + (high - low) / 2
-        found = _take(crm.pull_changed(Cursor(stamp=middle), fields), 1)
-        if found and found[0].stamp >= middle:
-            low = max(low, found[0].stamp)
-        else:  # nothing at or after middle (a record inside the overlap before it counts not)
+        # One page: the pull starts an overlap before ``middle``, so look past the records
+        # that fall inside that overlap rather than judging by the first one.
+        page = next(iter(crm.pull_changed(Cursor(stamp=middle), fields)), None)
+        later = [r.stamp for r in (page.records if page else ()) if r.stamp >= middle]
+        if later:
+            low = max(low, *later)
+        else:  # nothing at or after middle
             high = middle
     return low
 
@@ -86,9 +91,27 @@ def sample_records(crm: CRM, fields: Sequence[str], *, size: int = SAMPLE_SIZE) 
         start = oldest + (newest - oldest) * k / WINDOWS
         for record in _take(crm.pull_changed(Cursor(stamp=start), fields), share):
             chosen.setdefault(record.id, record)
-    if len(chosen) < len(first) - 1:  # stamps bunched together: the windows overlapped
-        chosen = {r.id: r for r in first[:size]}
+    if len(chosen) < len(first) - 1:
+        # Stamps bunched within the pull's overlap (a fresh import): the windows all start at
+        # the same records and say nothing about history. Read everything once instead,
+        # keeping an even spread in pull order.
+        chosen = {r.id: r for r in _strided(crm.pull_changed(None, fields), size)}
     return Sample([dict(r.values) for r in chosen.values()], False, oldest, newest)
+
+
+def _strided(pages: Iterable, size: int) -> list[Record]:
+    """Every k-th record of ``pages``, k doubling whenever more than ``size`` are kept, so the
+    result spreads evenly over the whole pull while memory stays bounded."""
+    kept: list[Record] = []
+    stride, seen = 1, 0
+    for page in pages:
+        for record in page.records:
+            if seen % stride == 0:
+                kept.append(record)
+                if len(kept) > size:
+                    kept, stride = kept[::2], stride * 2
+            seen += 1
+    return kept
 
 
 @dataclass(frozen=True)

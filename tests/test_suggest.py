@@ -94,3 +94,15 @@ def test_a_field_filled_only_once_the_lead_converted_is_left_out():
     why = dict(suggestion.left_out)
     assert why["Contract_Signed__c"].startswith("leakage: Contract_Signed__c ")
     assert "under 5%" in why["Rare__c"] and why["Status"].startswith("outcome field")
+
+
+def test_strided_sample_spreads_over_the_whole_pull():
+    from connector.records import Page, Record
+    from connector.sampling import _strided
+    from datetime import UTC, datetime
+    stamp = datetime(2026, 1, 1, tzinfo=UTC)
+    pages = [Page(tuple(Record(str(i), {}, stamp) for i in range(start, start + 100)), None)
+             for start in range(0, 1000, 100)]
+    kept = [int(r.id) for r in _strided(pages, 100)]
+    assert 50 <= len(kept) <= 100 and kept[0] == 0 and kept[-1] >= 900
+    assert len({b - a for a, b in zip(kept, kept[1:])}) == 1  # an even stride
