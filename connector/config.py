@@ -125,6 +125,20 @@ class ConnectionConfig(_Strict):
         sandbox_org = self.login_host.startswith("test.") or ".sandbox." in self.login_host
         return "https://test.salesforce.com" if sandbox_org else "https://login.salesforce.com"
 
+    def ca_bundle(self) -> str | None:
+        """``ca_file`` as a path string for the HTTP clients, or None for the system store.
+
+        Raises :class:`ConfigError` when the file is missing, e.g. a sandbox config used before
+        `leadscore sandbox` has created its CA.
+        """
+        if self.ca_file is None:
+            return None
+        if not Path(self.ca_file).is_file():
+            raise ConfigError(f"connection {self.name!r}: ca_file {self.ca_file} does not exist",
+                              hint="Point ca_file at the CA certificate (PEM); for the sandbox, "
+                                   "start `leadscore sandbox` from the config's folder first.")
+        return str(self.ca_file)
+
     def env_name(self, role: str) -> str:
         """The environment variable that holds secret ``role`` for this connection."""
         return self.env.get(role) or DEFAULT_ENV[self.crm][role]

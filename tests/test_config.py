@@ -115,3 +115,14 @@ def test_secrets_come_from_dotenv_and_never_print(tmp_path, monkeypatch):
     credentials = load_config(tmp_path / "leadscore.toml").connection("hs").credentials()
     assert credentials.secret("access_token") == "pat-secret"
     assert "pat-secret" not in repr(credentials) and "pat-secret" not in str(credentials)
+
+
+def test_a_missing_ca_file_is_a_config_error_naming_it(tmp_path):
+    config = load_config(write(tmp_path, GOOD))
+    connection = config.connection("sf").model_copy(update={"ca_file": tmp_path / "nope.pem"})
+    with pytest.raises(ConfigError, match="nope.pem does not exist"):
+        connection.ca_bundle()
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    assert connection.model_copy(update={"ca_file": tmp_path / "ca.pem"}).ca_bundle() == str(
+        tmp_path / "ca.pem")
+    assert config.connection("hs").ca_bundle() is None

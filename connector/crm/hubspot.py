@@ -142,7 +142,7 @@ class HubSpotCRM:
         self.client = HubSpot(
             access_token=credentials.secret("access_token"), host=connection.base_url.rstrip("/"),
             retry=Retry(total=2, connect=2, read=0, status=0, respect_retry_after_header=False),
-            ssl_ca_cert=str(connection.ca_file) if connection.ca_file else None)
+            ssl_ca_cert=connection.ca_bundle())
         # Every SDK accessor builds a new ApiClient with its own connection pool: take each once.
         objects, properties = self.client.crm.objects, self.client.crm.properties
         self.basic_api, self.search_api = objects.basic_api, objects.search_api

@@ -112,8 +112,7 @@ class SalesforceCRM:
             policy=policy or RetryPolicy(), table=ERRORS, counter=self.counter,
             timeout=(CONNECT_TIMEOUT_S, connection.timeout_seconds), code_of=_code_of,
             before_send=self._before_send, after_response=self._after_response)
-        ca_file = str(connection.ca_file) if connection.ca_file else None
-        self.session = make_session(adapter, ca_file)
+        self.session = make_session(adapter, connection.ca_bundle())
         self._credentials = credentials
         self._overlap = timedelta(minutes=connection.overlap_minutes)
         self._sf: Salesforce | None = None
