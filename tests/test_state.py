@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -23,6 +24,7 @@ from connector.state import (
     SCHEMA_VERSION, Change, Failure, PageRecord, RecordState, RunCounts, StateStore,
 )
 from connector.state import schema
+from connector.state.lock import advisory_key
 
 POSTGRES_URL = os.environ.get("LEADSCORE_TEST_POSTGRES_URL")
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
@@ -310,15 +312,33 @@ def _doomed_worker(state_url: str, lease_s: float) -> subprocess.Popen:
     return process
 
 
+def _wait_until_server_dropped_the_advisory_lock(store, connection: str) -> None:
+    """PostgreSQL reaps a killed client's session (and its advisory locks) asynchronously."""
+    deadline = time.monotonic() + 20
+    with store.engine.connect() as probe:
+        while True:
+            key = {"key": advisory_key(connection)}
+            if probe.execute(text("SELECT pg_try_advisory_lock(:key)"), key).scalar():
+                probe.execute(text("SELECT pg_advisory_unlock(:key)"), key)
+                probe.commit()
+                return
+            probe.commit()
+            assert time.monotonic() < deadline, "the server kept a killed session's lock for 20 s"
+            time.sleep(0.05)
+
+
 def test_a_killed_workers_lock_is_freed(store, state_url):
     """kill -9 of a holder: SQLite's file lock goes at once; a PostgreSQL lease runs out."""
-    lease_s = 2.0
+    # Long enough that the lease still holds after the server has reaped the dead session; the
+    # heir below reads the time from a clock moved past it.
+    lease_s = 120.0
     process = _doomed_worker(state_url, lease_s)
     with pytest.raises(ConnectionLockedError, match="doomed"):
         store.lock("sf").acquire()
     process.send_signal(signal.SIGKILL)
     process.wait()
     if store.engine.dialect.name == "postgresql":
+        _wait_until_server_dropped_the_advisory_lock(store, "sf")
         with pytest.raises(ConnectionLockedError, match="lease of doomed runs until"):
             store.lock("sf").acquire()
         later = StateStore(state_url, clock=lambda: datetime.now(timezone.utc)
