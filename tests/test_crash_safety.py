@@ -25,7 +25,7 @@ from connector.sync import run_sync
 LEADS = 1500
 
 CHILD = textwrap.dedent("""
-    import sys, time
+    import sys, threading, time
     from connector.config import load_config
     from connector.crm import open_crm
     from connector.mapping import load_mapping
@@ -39,9 +39,13 @@ CHILD = textwrap.dedent("""
     crm = open_crm(connection)
     model = load_model(config.model_dir_for(name))
 
+    # HubSpot sends write batches from several threads: one line only, and every thread stops.
+    one_at_a_time = threading.Lock()
+
     def halt():
-        print("AT", phase, flush=True)
-        time.sleep(600)
+        with one_at_a_time:
+            print("AT", phase, flush=True)
+            time.sleep(600)
 
     if phase == "pull":
         pull = crm.pull_changed
@@ -81,7 +85,9 @@ def test_kill_9_then_rerun_equals_a_clean_run(crm, phase, models, tmp_path):
         child = subprocess.Popen([sys.executable, "-c", CHILD, str(config), name, phase],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = child.stdout.readline()
-        assert line.strip() == f"AT {phase}", child.communicate()
+        if line.strip() != f"AT {phase}":
+            child.kill()
+            pytest.fail(f"the child said {line!r} instead of 'AT {phase}': {child.communicate()}")
         child.send_signal(signal.SIGKILL)
         child.wait()
         setup = setups[crm]
