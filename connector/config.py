@@ -36,6 +36,7 @@ from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from connector.cron import crontab_trigger
 from connector.errors import ConfigError, CredentialsError
 
 CONFIG_ENV = "LEADSCORE_CONFIG"
@@ -71,11 +72,37 @@ class _Strict(BaseModel):
 
 
 class Schedule(_Strict):
-    """How often the scheduler runs each job of one connection."""
+    """How often the scheduler runs each job of one connection.
+
+    The sync and the retraining run on an interval, or on a standard crontab expression
+    (``sync_cron = "15 * * * *"``, ``retrain_cron = "0 3 * * sun"``) read in ``timezone``;
+    a connection sets one or the other for each job, not both.
+    """
 
     sync_every_minutes: int = Field(60, ge=1)
+    sync_cron: str | None = None
     new_leads_every_minutes: int = Field(2, ge=1)
     retrain_every_days: int = Field(7, ge=1)
+    retrain_cron: str | None = None
+    timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _one_rule_per_job(self) -> Schedule:
+        try:
+            crontab_trigger("0 * * * *", self.timezone)  # the zone itself must exist
+        except ValueError as error:
+            raise ValueError(f"timezone: {error}") from None
+        for job, interval in (("sync", "sync_every_minutes"), ("retrain", "retrain_every_days")):
+            cron = getattr(self, f"{job}_cron")
+            if cron is None:
+                continue
+            if interval in self.model_fields_set:
+                raise ValueError(f"set {interval} or {job}_cron, not both")
+            try:
+                crontab_trigger(cron, self.timezone)
+            except ValueError as error:
+                raise ValueError(f"{job}_cron: {error}") from None
+        return self
 
 
 class ConnectionConfig(_Strict):

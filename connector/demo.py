@@ -22,6 +22,7 @@ from connector.report.build import write_report
 from connector.sandbox import SANDBOX_DIR, Sandbox
 from connector.starter import SANDBOX, sandbox_env
 from connector.sync import run_sync
+from connector.training_run import recorded_training
 from connector.workspace import Workspace, pull_history
 from connector.writeback import output_specs
 
@@ -104,11 +105,16 @@ def _run_one(workspace: Workspace, sandbox: Sandbox, say: Callable[[str], None])
                 sandbox.salesforce.grant_field_access(field_name)
             crm.describe(refresh=True)
         say(f"{name}: pulling history and training")
-        records = list(pull_history(crm, mapping))
-        train_model(records, mapping, model_dir=workspace.model_dir)
-        model = load_model(workspace.model_dir)
-        say(f"{name}: model {model.version} ({model.card.get('chosen')}); syncing")
+        records: list[dict] = []
+
+        def pull_and_train():
+            records.extend(pull_history(crm, mapping))
+            return train_model(records, mapping, model_dir=workspace.model_dir)
+
         with workspace.state() as state:
+            recorded_training(name, crm, state, pull_and_train)
+            model = load_model(workspace.model_dir)
+            say(f"{name}: model {model.version} ({model.card.get('chosen')}); syncing")
             summary = run_sync(workspace.connection, crm, model, mapping, state,
                                preview_dir=workspace.config.path.parent / "out")
         summary.raise_for_outcome()

@@ -3,14 +3,16 @@ connection, rebuilt from the config at every start (no pickled job store).
 
 Per connection:
 
-* **sync** - every ``sync_every_minutes`` (default hourly) with jitter, coalesced, one instance
-  at a time, a misfire grace of half the interval; the first one runs at start.
+* **sync** - every ``sync_every_minutes`` (default hourly) or on ``sync_cron``, with jitter,
+  coalesced, one instance at a time, a misfire grace of half the period; an interval sync runs
+  at start too, a crontab one waits for its first match.
 * **new leads** - every ``new_leads_every_minutes`` (default 2): scores only records created since
   it last looked; one API call when nothing is new. Skipped while the sync of the same
   connection runs (that sync picks the new leads up itself).
-* **retrain** - every ``retrain_every_days`` (default weekly), at start too when no model exists;
-  the model issue's champion/challenger rule decides whether the new version goes live, and the
-  next sync then rescores every open lead.
+* **retrain** - every ``retrain_every_days`` (default weekly) or on ``retrain_cron``, at start too
+  when no model exists; the model issue's champion/challenger rule decides whether the new
+  version goes live, and the next sync then rescores every open lead. Each retraining holds the
+  connection's lock and leaves a run row (kind ``retrain``) with its API calls and verdict.
 
 SIGTERM/SIGINT set a stop flag: the run in flight finishes the batch it is writing, records its
 state and returns; the process then exits 0. Each run logs exactly one line with its counts.
@@ -28,27 +30,48 @@ from pathlib import Path
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from connector.config import Config, ConnectionConfig, Schedule, load_config
 from connector.crm import CRM, open_crm
+from connector.cron import crontab_trigger, next_fire, shortest_gap
 from connector.errors import ConnectionLockedError, LeadscoreError, RetryLaterError
 from connector.mapping import load_mapping
 from connector.model import load_model, train_model
 from connector.model.artifacts import current_version
 from connector.state import StateStore, utcnow
 from connector.sync import RunSummary, run_sync
+from connector.training_run import recorded_training, verdict
 from connector.workspace import pull_history
 
 log = logging.getLogger("leadscore")
 MAX_SYNC_JITTER_S = 300.0
+CRON_JITTER_S = 60
 
 
-def sync_trigger(schedule: Schedule) -> IntervalTrigger:
-    """The sync's trigger: the interval, with up to 5 % of it (at most 5 minutes) of jitter so
-    many workers do not all hit the CRM on the hour."""
+def sync_trigger(schedule: Schedule) -> BaseTrigger:
+    """The sync's trigger: its crontab, or its interval with up to 5 % of it (at most 5 minutes)
+    of jitter so many workers do not all hit the CRM on the hour. A crontab gets a minute of
+    jitter: the admin picked the time, but workers sharing it still spread out a little."""
+    if schedule.sync_cron:
+        return crontab_trigger(schedule.sync_cron, schedule.timezone, jitter_s=CRON_JITTER_S)
     seconds = schedule.sync_every_minutes * 60
     return IntervalTrigger(seconds=seconds, jitter=int(min(MAX_SYNC_JITTER_S, seconds * 0.05)))
+
+
+def retrain_trigger(schedule: Schedule) -> BaseTrigger:
+    """The retraining's trigger: its crontab or its interval in days."""
+    if schedule.retrain_cron:
+        return crontab_trigger(schedule.retrain_cron, schedule.timezone)
+    return IntervalTrigger(days=schedule.retrain_every_days)
+
+
+def sync_period(schedule: Schedule, now: datetime) -> timedelta:
+    """The time between two syncs: the interval, or the crontab's shortest gap."""
+    if schedule.sync_cron:
+        return shortest_gap(schedule.sync_cron, schedule.timezone, now)
+    return timedelta(minutes=schedule.sync_every_minutes)
 
 
 class ConnectionWorker:
@@ -129,12 +152,12 @@ class ConnectionWorker:
         return self._guarded("retrain", self._retrain, wait=True)
 
     def _retrain(self) -> str:
-        result = train_model(pull_history(self.crm(), self.mapping), self.mapping,
-                             model_dir=self.model_dir)
-        verdict = "promoted" if result.promoted else "kept the live model over"
-        auc = result.metrics.get("roc_auc")
-        return (f"retrain {self.name}: {verdict} {result.version}"
-                + (f" (holdout ROC AUC {auc:.3f})" if auc is not None else ""))
+        crm = self.crm()
+        result = recorded_training(
+            self.name, crm, self.state,
+            lambda: train_model(pull_history(crm, self.mapping), self.mapping,
+                                model_dir=self.model_dir))
+        return f"retrain {self.name}: {verdict(result)}"
 
 
 def add_jobs(scheduler: BaseScheduler, worker: ConnectionWorker, *,
@@ -143,17 +166,20 @@ def add_jobs(scheduler: BaseScheduler, worker: ConnectionWorker, *,
     schedule = worker.connection.schedule
     now = now or datetime.now(timezone.utc)
     name = worker.name
+    # An interval sync runs at start so a restarted worker catches up at once; a crontab is the
+    # admin's choice of hours (often off-peak), so it waits for its first match.
+    first_sync = {} if schedule.sync_cron else {"next_run_time": now}
     scheduler.add_job(worker.sync, sync_trigger(schedule), id=f"{name}:sync",
                       name=f"sync {name}", coalesce=True, max_instances=1,
-                      misfire_grace_time=schedule.sync_every_minutes * 30, next_run_time=now,
-                      replace_existing=True)
+                      misfire_grace_time=int(sync_period(schedule, now).total_seconds() / 2),
+                      replace_existing=True, **first_sync)
     scheduler.add_job(worker.new_leads,
                       IntervalTrigger(minutes=schedule.new_leads_every_minutes),
                       id=f"{name}:new_leads", name=f"new leads {name}", coalesce=True,
                       max_instances=1, misfire_grace_time=schedule.new_leads_every_minutes * 60,
                       replace_existing=True)
     first_retrain = now if current_version(worker.model_dir) is None else None
-    scheduler.add_job(worker.retrain, IntervalTrigger(days=schedule.retrain_every_days),
+    scheduler.add_job(worker.retrain, retrain_trigger(schedule),
                       id=f"{name}:retrain", name=f"retrain {name}", coalesce=True,
                       max_instances=1, misfire_grace_time=24 * 3600, replace_existing=True,
                       **({"next_run_time": first_retrain} if first_retrain else {}))
@@ -210,10 +236,16 @@ def configure_logging(level: int = logging.INFO) -> None:
 
 def next_runs(schedule: Schedule, last: Mapping[str, datetime | None],
               now: datetime) -> dict[str, datetime]:
-    """When each job is next expected, from its interval and the last time it ran (status
-    uses this; the live scheduler adds jitter)."""
+    """When each job is next expected (status uses this; the live scheduler adds jitter): a
+    crontab's next match, or an interval counted from the last time the job ran."""
     every = {"sync": timedelta(minutes=schedule.sync_every_minutes),
              "new_leads": timedelta(minutes=schedule.new_leads_every_minutes),
              "retrain": timedelta(days=schedule.retrain_every_days)}
-    return {job: max(now, last[job] + interval) if last.get(job) else now
-            for job, interval in every.items()}
+    crons = {"sync": schedule.sync_cron, "retrain": schedule.retrain_cron}
+    expected = {}
+    for job, interval in every.items():
+        if crons.get(job):
+            expected[job] = next_fire(crons[job], schedule.timezone, now)
+        else:
+            expected[job] = max(now, last[job] + interval) if last.get(job) else now
+    return expected

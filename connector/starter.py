@@ -43,6 +43,11 @@ private_key_file = "SALESFORCE_PRIVATE_KEY_FILE"
 sync_every_minutes = 60        # the full incremental sync
 new_leads_every_minutes = 2    # score brand-new leads within minutes
 retrain_every_days = 7         # champion/challenger retraining
+# Or fixed times, as standard crontab lines (0 and 7 are Sunday) read in `timezone`; a job
+# takes an interval or a crontab, not both:
+# sync_cron = "15 7-19 * * 1-5"    # at quarter past each office hour, Monday to Friday
+# retrain_cron = "0 3 * * 0"       # Sundays at 03:00
+# timezone = "Europe/Paris"        # default UTC
 
 [connections.hubspot]
 crm = "hubspot"

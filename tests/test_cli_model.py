@@ -6,9 +6,11 @@ import json
 import pytest
 
 from connector.cli import main
+from connector.config import load_config
 from connector.demo import write_sandbox_config
 from connector.sandbox import Sandbox
 from connector.sandbox.seeding import load_bank
+from connector.state import StateStore
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,13 @@ def test_fields_train_sync_explain_report(workspace, capsys, tmp_path):
         assert "baseline" in result["decision"]
         code, out, err = run(capsys, "train", "-c", "salesforce", "--config", config, "--json",
                              "--force")
-        assert code == 0 and json.loads(out)["promoted"]
+        result = json.loads(out)
+        assert code == 0 and result["promoted"]
+    with StateStore(load_config(config).state_url) as state:  # each training is a recorded run
+        retrain = state.last_runs("salesforce", kinds=["retrain"])[0]
+    assert retrain.outcome == "ok" and retrain.api_calls > 0
+    version = result["version"]
+    assert retrain.model_version == version and retrain.message.startswith(f"promoted {version}")
 
     code, out, _ = run(capsys, "sync", "-c", "salesforce", "--config", config, "--json")
     summary = json.loads(out)
@@ -72,6 +80,7 @@ def test_fields_train_sync_explain_report(workspace, capsys, tmp_path):
     code, out, _ = run(capsys, "report", "-c", "salesforce", "--config", config, "--out", report)
     html = report.read_text()
     assert code == 0 and 'id="history"' in html and "<svg" in html and "sync" in html
+    assert "retrain" in html
     assert "No holdout predictions" not in html
 
 

@@ -48,6 +48,8 @@ def test_a_good_file_loads_typed_with_defaults(tmp_path):
     assert (sf.api_reserve, hs.api_reserve) == (0.2, 0.1)
     assert (hs.schedule.sync_every_minutes, hs.schedule.new_leads_every_minutes,
             hs.schedule.retrain_every_days) == (30, 2, 7)
+    assert (hs.schedule.sync_cron, hs.schedule.retrain_cron, hs.schedule.timezone) == (
+        None, None, "UTC")
     assert sf.env_name("consumer_key") == "SF_KEY"
     assert sf.env_name("username") == "SALESFORCE_USERNAME"
 
@@ -81,12 +83,26 @@ def test_environment_overrides_file_keys(tmp_path, monkeypatch):
     (('consumer_key = "SF_KEY"', 'access_token = "X"'), "the jwt flow does not use"),
     (("sync_every_minutes = 30", "sync_every_mins = 30"),
      "connections.hs.schedule.sync_every_mins"),
+    (("sync_every_minutes = 30", 'sync_every_minutes = 30\nsync_cron = "15 * * * *"'),
+     "connections.hs.schedule: Value error, set sync_every_minutes or sync_cron, not both"),
+    (("sync_every_minutes = 30", 'retrain_cron = "0 3 * * 9"'),
+     "connections.hs.schedule: Value error, retrain_cron: '9' in day-of-week '9' is not a"),
+    (("sync_every_minutes = 30", 'timezone = "Paris"'),
+     "connections.hs.schedule: Value error, timezone: unknown time zone 'Paris'"),
 ])
 def test_errors_name_the_file_and_the_key(tmp_path, change, where):
     path = write(tmp_path, GOOD.replace(*change))
     with pytest.raises(ConfigError) as raised:
         load_config(path)
     assert str(raised.value).startswith(f"{path}: ") and where in str(raised.value)
+
+
+def test_crontab_schedules_load(tmp_path):
+    text = GOOD.replace("sync_every_minutes = 30", 'sync_cron = "15 7-19 * * mon-fri"\n'
+                        'retrain_cron = "0 3 * * 0"\ntimezone = "America/New_York"')
+    schedule = load_config(write(tmp_path, text)).connection("hs").schedule
+    assert (schedule.sync_cron, schedule.retrain_cron, schedule.timezone) == (
+        "15 7-19 * * mon-fri", "0 3 * * 0", "America/New_York")
 
 
 def test_broken_toml_names_the_file_and_line(tmp_path):

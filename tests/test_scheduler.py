@@ -8,7 +8,9 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -17,7 +19,8 @@ from test_sync import write_config
 
 from connector.config import load_config
 from connector.sandbox import Sandbox
-from connector.schedule import ConnectionWorker, build
+from connector.config import Schedule
+from connector.schedule import ConnectionWorker, build, next_runs
 from connector.state import StateStore
 
 LEADS = 1500
@@ -111,3 +114,67 @@ def test_sigterm_finishes_the_batch_in_flight_and_exits_0(models, tmp_path):
         assert all(r.outcome in ("ok", "interrupted") for r in runs.values()), runs
         assert err.count("sync hs run=") == 1  # one line for the run, whatever its outcome
         state.close()
+
+
+def test_crontab_schedules_use_cron_weekdays_and_the_configured_zone(both):
+    _, _, config_path = both
+    text = config_path.read_text() + """
+[connections.sf.schedule]
+sync_cron = "15 9-17 * * 1-5"
+retrain_cron = "0 3 * * 0"
+timezone = "Europe/Paris"
+"""
+    config_path.write_text(text)
+    config = load_config(config_path)
+    with StateStore(config.state_url) as state:
+        scheduler, _ = build(config, state, scheduler=BackgroundScheduler())
+        jobs = {job.id: job for job in scheduler.get_jobs()}
+    sync, retrain = jobs["sf:sync"], jobs["sf:retrain"]
+    monday_evening = datetime(2026, 11, 23, 18, 0, tzinfo=timezone.utc)  # 19:00 in Paris
+    paris = ZoneInfo("Europe/Paris")
+    # cron's 1-5 is Monday to Friday; APScheduler 3's own parser would have read Tuesday-Saturday
+    tuesday_nine_fifteen = datetime(2026, 11, 24, 9, 15, tzinfo=paris)
+    assert (tuesday_nine_fifteen <= sync.trigger.get_next_fire_time(None, monday_evening)
+            <= tuesday_nine_fifteen + timedelta(seconds=60))  # plus up to a minute of jitter
+    # cron's 0 is Sunday (APScheduler 3 would have said Monday)
+    assert retrain.trigger.get_next_fire_time(None, monday_evening) == datetime(
+        2026, 11, 29, 3, 0, tzinfo=paris)
+    assert sync.misfire_grace_time == 30 * 60  # half the shortest gap between two syncs
+    assert sync.trigger.jitter == 60
+    # the interval connection still runs its first sync at start; the crontab one waits
+    assert getattr(sync, "next_run_time", None) is None
+    assert jobs["hs:sync"].next_run_time is not None
+
+
+@pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
+def test_retraining_is_a_recorded_run_under_the_connection_lock(both, crm):
+    """(A promoted retraining's run row is checked in test_cli_model.)"""
+    _, setups, config_path = both
+    config = load_config(config_path)
+    name = NAMES[crm]
+    with StateStore(config.state_url) as state:
+        worker = ConnectionWorker(config, config.connection(name), state, stop=threading.Event())
+        with state.lock(name, owner="someone-else"):
+            line = worker.retrain()
+        assert "skipped" in line and "someone-else" in line
+        assert state.last_runs(name, kinds=["retrain"]) == []
+        live = worker.model().version
+        # 1,500 test leads are fewer closed leads than the product demands of a real org
+        line = worker.retrain()
+        run = state.last_runs(name, kinds=["retrain"])[0]
+        assert run.outcome == "stopped" and run.api_calls > 0 and run.model_version is None
+        assert "closed" in run.message and line == f"retrain {name} failed: {run.message}"
+        assert worker.model().version == live  # the live model stays
+        assert state.lock_holder(name) is None
+        worker.close()
+
+
+def test_status_expects_crontab_jobs_at_their_next_match_and_interval_jobs_after_their_last_run():
+    now = datetime(2026, 11, 23, 18, 5, tzinfo=timezone.utc)
+    schedule = Schedule(sync_cron="15 * * * *")
+    last = {"sync": now - timedelta(minutes=50), "new_leads": now - timedelta(minutes=1),
+            "retrain": None}
+    assert next_runs(schedule, last, now) == {
+        "sync": datetime(2026, 11, 23, 18, 15, tzinfo=timezone.utc),
+        "new_leads": now + timedelta(minutes=1),
+        "retrain": now}  # never trained: due now

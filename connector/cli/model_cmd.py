@@ -14,6 +14,7 @@ from connector.cli.progress import counted, tracking
 from connector.errors import ConfigError, RecordRejectedError
 from connector.model import load_model, restore_model, train_model
 from connector.report.build import write_report
+from connector.training_run import recorded_training
 from connector.workspace import Workspace, open_workspace, pull_history
 from connector.writeback import output_specs
 
@@ -35,11 +36,22 @@ def _pull_all(workspace: Workspace) -> list[dict]:
 
 def train_connection(workspace: Workspace, *, force: bool = False, min_closed: int | None = None,
                      min_positive: int | None = None):
-    """Pull the connection's history and train (promotion is the model's decision)."""
-    records = _pull_all(workspace)
-    with tracking(f"{workspace.name}: training on {len(records):,} records"):
-        return train_model(records, workspace.mapping, model_dir=workspace.model_dir,
-                           force=force, min_closed=min_closed, min_positive=min_positive)
+    """Pull the connection's history and train (promotion is the model's decision), recorded
+    as a ``retrain`` run under the connection's lock."""
+    crm = workspace.open_crm()
+
+    def pull_and_train():
+        with tracking(f"{workspace.name}: pulling records") as tracker:
+            records = list(counted(pull_history(crm, workspace.mapping), tracker))
+        with tracking(f"{workspace.name}: training on {len(records):,} records"):
+            return train_model(records, workspace.mapping, model_dir=workspace.model_dir,
+                               force=force, min_closed=min_closed, min_positive=min_positive)
+
+    try:
+        with workspace.state() as state:
+            return recorded_training(workspace.name, crm, state, pull_and_train)
+    finally:
+        crm.close()
 
 
 @app.command()

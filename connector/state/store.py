@@ -441,14 +441,17 @@ class StateStore:
 
     def finish_run(self, run_id: int, outcome: str, *, message: str | None = None,
                    api_calls: int | None = None, daily_used: int | None = None,
-                   daily_max: int | None = None) -> RunInfo:
+                   daily_max: int | None = None, model_version: str | None = None) -> RunInfo:
         """Close a run with its outcome (``ok``, ``stopped``, ``failed``...) and return it;
-        ``daily_used``/``daily_max`` are the CRM's allowance as it last reported it."""
+        ``daily_used``/``daily_max`` are the CRM's allowance as it last reported it;
+        ``model_version`` is set when the run made one (a retraining)."""
         values: dict[str, Any] = {"outcome": outcome, "ended_at": self.clock(),
                                   "message": message, "daily_used": daily_used,
                                   "daily_max": daily_max}
         if api_calls is not None:
             values["api_calls"] = api_calls
+        if model_version is not None:
+            values["model_version"] = model_version
         with write_tx(self.engine) as conn:
             conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(**values))
         return self.run(run_id)

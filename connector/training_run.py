@@ -1,0 +1,53 @@
+"""A retraining as the state store records it: under the connection's lock, with a run row of
+kind ``retrain`` holding its outcome, API calls and verdict, so ``status`` and the report show
+retraining beside the syncs and two workers never pull the same history at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from connector.crm import CRM
+from connector.errors import LeadscoreError, StopRunError
+from connector.model.train import TrainResult
+from connector.state import StateStore
+
+
+def verdict(result: TrainResult) -> str:
+    """What a training decided, in a few words: ``promoted v3 (holdout ROC AUC 0.712)``."""
+    auc = result.metrics.get("roc_auc")
+    return (f"{'promoted' if result.promoted else 'kept the live model over'} {result.version}"
+            + (f" (holdout ROC AUC {auc:.3f})" if isinstance(auc, float) else ""))
+
+
+def recorded_training(name: str, crm: CRM, state: StateStore,
+                      train: Callable[[], TrainResult]) -> TrainResult:
+    """Run ``train`` (pull the history through ``crm`` and train) as connection ``name``'s
+    ``retrain`` run and return its result.
+
+    Raises :class:`~connector.errors.ConnectionLockedError` when another worker holds the
+    connection. Whatever ``train`` raises is recorded on the run row (``stopped`` for a
+    :class:`~connector.errors.StopRunError` such as too little data, ``failed`` otherwise)
+    and raised again.
+    """
+    state.ensure_connection(name, crm.name)
+    with state.lock(name):
+        run_id = state.start_run(name, "retrain")
+        api_base = crm.usage().calls
+
+        def finish(outcome: str, message: str, version: str | None = None) -> None:
+            usage = crm.usage()
+            state.finish_run(run_id, outcome, message=message, api_calls=usage.calls - api_base,
+                             daily_used=usage.daily_used, daily_max=usage.daily_max,
+                             model_version=version)
+
+        try:
+            result = train()
+        except BaseException as error:
+            if isinstance(error, LeadscoreError):
+                finish("stopped" if isinstance(error, StopRunError) else "failed", error.message)
+            else:
+                finish("failed", f"{type(error).__name__}: {error}")
+            raise
+        finish("ok", verdict(result), result.version)
+        return result
