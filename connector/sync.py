@@ -3,10 +3,11 @@
 It sees only the :class:`~connector.crm.base.CRM` protocol, so a third CRM needs no change here.
 
 I/O overlaps, the bookkeeping does not: a background thread pulls the next page (at most
-:data:`PREFETCH_PAGES` ahead, so memory stays one or two pages) while the current one is scored
-and written, and a page's write batches go out up to ``crm.write_concurrency`` at a time (an
-optional attribute of the adapter, default 1). Pages are still recorded one after the other, in
-pull order, each only once all of its writes have answered.
+:data:`~connector.prefetch.PREFETCH_PAGES` ahead, so memory stays one or two pages; see
+:class:`~connector.prefetch.Prefetcher`) while the current one is scored and written, and a
+page's write batches go out up to ``crm.write_concurrency`` at a time (an optional attribute of
+the adapter, default 1). Pages are still recorded one after the other, in pull order, each only
+once all of its writes have answered.
 
 Per page: records whose mapped inputs and model version are unchanged are skipped (this is what
 stops the write-back loop: our own write bumps the modification stamp, the record comes back
@@ -25,9 +26,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from datetime import datetime
@@ -38,6 +38,7 @@ from connector.config import ConnectionConfig
 from connector.crm.base import CRM
 from connector.errors import LeadscoreError, StopRunError
 from connector.mapping import Mapping
+from connector.prefetch import Prefetcher
 from connector.records import Cursor, Page, Record, RecordWrite, WriteResult
 from connector.state import (
     Change, Failure, PageRecord, RecordState, RunCounts, StateStore, utcnow,
@@ -52,74 +53,6 @@ if TYPE_CHECKING:  # connector.scoring imports the model package; only types are
 
 CHANGED, CREATED = "changed", "created"
 MAX_RETRY_ATTEMPTS = 5  # a record still failing after this is retried only when it changes
-PREFETCH_PAGES = 1  # pages pulled ahead of the one being processed (memory: 2-3 pages at most)
-PREFETCH_JOIN_S = 120.0  # how long closing waits for a pull still in flight
-
-
-class Prefetcher:
-    """Iterate ``pages`` in a background thread, at most ``depth`` pages ahead of the consumer.
-
-    Pages come out in the order the pull yields them; an error raised by the pull is raised by
-    the consumer's iteration at the position it happened (the pages before it are delivered
-    first). :meth:`close` stops the pull after the page in flight and waits for it, so nothing
-    keeps using the CRM client after the run.
-    """
-
-    _PAGE, _END, _ERROR = "page", "end", "error"
-
-    def __init__(self, pages: Iterable[Page], *, depth: int = PREFETCH_PAGES) -> None:
-        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=max(1, depth))
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._produce, args=(iter(pages),), daemon=True,
-                                        name="leadscore-prefetch")
-        self._thread.start()
-
-    def _produce(self, pages: Iterator[Page]) -> None:
-        try:
-            for page in pages:
-                if not self._put((self._PAGE, page)):
-                    return
-            self._put((self._END, None))
-        except BaseException as error:  # handed to the consumer, raised there
-            self._put((self._ERROR, error))
-        finally:
-            close = getattr(pages, "close", None)
-            if close is not None:
-                close()
-
-    def _put(self, item: tuple[str, Any]) -> bool:
-        while not self._closed.is_set():
-            try:
-                self._queue.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def __iter__(self) -> Iterator[Page]:
-        while True:
-            kind, value = self._queue.get()
-            if kind == self._END:
-                return
-            if kind == self._ERROR:
-                raise value
-            yield value
-
-    def close(self) -> None:
-        """Stop pulling (after the page in flight) and wait for the background thread."""
-        self._closed.set()
-        while True:  # unblock a producer waiting for room
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                break
-        self._thread.join(PREFETCH_JOIN_S)
-
-    def __enter__(self) -> Prefetcher:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
 
 
 class Model(Protocol):
