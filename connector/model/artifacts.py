@@ -7,6 +7,8 @@
         encoder.json     feature specs and learned vocabulary
         model.json       estimator parameters, calibration, reference quantiles, tier cuts
         booster.ubj      tree candidates only: the XGBoost model as UBJSON
+        holdout.json     holdout outcomes and probabilities, for the report's charts
+        profile.json     binned shares of the training inputs and scores, for the report's drift
 
 Nothing is pickled: JSON and XGBoost's own UBJSON format only, so a model file from elsewhere
 cannot run code when loaded. A version directory is written under a temporary name and renamed
@@ -24,6 +26,7 @@ from pathlib import Path
 from connector.errors import ModelMissingError
 from connector.features import FeatureEncoder
 from connector.model.candidates import from_state
+from connector.model.profile import FORMAT as PROFILE_FORMAT
 from connector.scoring import ScoringModel
 
 _VERSION = re.compile(r"^v(\d{4,})$")
@@ -139,3 +142,22 @@ def load_holdout(version_dir: Path) -> tuple[list[int], list[float]]:
         return [], []
     data = json.loads(path.read_text(encoding="utf-8"))
     return data["y"], data["p"]
+
+
+PROFILE_FILE = "profile.json"
+
+
+def save_profile(model_dir: Path, version: str, profile: dict) -> None:
+    """Keep the training profile (:func:`connector.model.profile.build_profile`) beside a
+    version. It holds bin edges, known category labels and shares only."""
+    _write_json(Path(model_dir) / version / PROFILE_FILE, profile)
+
+
+def load_profile(version_dir: Path) -> dict | None:
+    """The profile saved by :func:`save_profile`, or None for a version saved before profiles
+    existed (or in a format this code does not read)."""
+    path = Path(version_dir) / PROFILE_FILE
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return data if data.get("format") == PROFILE_FORMAT else None

@@ -73,18 +73,6 @@ def tier_table(y: np.ndarray, probability: np.ndarray, tiers: Sequence[str],
     return rows
 
 
-def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
-    """Population stability index of ``actual`` against ``expected`` (deciles of expected).
-    Rule of thumb: < 0.1 stable, 0.1-0.25 shifting, > 0.25 a different population."""
-    expected, actual = np.asarray(expected, float), np.asarray(actual, float)
-    edges = np.unique(np.quantile(expected, np.linspace(0, 1, bins + 1)[1:-1]))
-    e = np.bincount(np.searchsorted(edges, expected, side="right"), minlength=len(edges) + 1)
-    a = np.bincount(np.searchsorted(edges, actual, side="right"), minlength=len(edges) + 1)
-    e = np.clip(e / max(len(expected), 1), 1e-4, None)
-    a = np.clip(a / max(len(actual), 1), 1e-4, None)
-    return float(np.sum((a - e) * np.log(a / e)))
-
-
 def summary(y: np.ndarray, score: np.ndarray, probability: np.ndarray | None = None) -> dict:
     """ROC AUC, PR AUC, top-decile lift and (given probabilities) Brier, rounded for display."""
     out = {"roc_auc": roc_auc(y, score), "pr_auc": pr_auc(y, score),

@@ -11,7 +11,8 @@ The flow of :func:`train_model`:
 3. the winner is refit on all history and recalibrated (Platt) on the newest closed leads;
 4. it is promoted only if it beats the admin baseline on the holdout and is not worse there than
    the live model (unless forced); the version is saved either way, so it can be inspected or
-   restored later.
+   restored later, with its holdout predictions and a binned profile of the training inputs
+   and scores (the report measures drift against it).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from connector.features import FeatureEncoder, FeatureMatrix, parse_time
 from connector.mapping import Mapping, to_number
 from connector.model import artifacts, metrics
 from connector.model.candidates import Candidate, default_candidates, fresh
+from connector.model.profile import build_profile
 from connector.scoring import ScoringModel, tier_cuts, to_scores, to_tiers
 
 NEAR_TIE = 0.005          # holdout ROC AUC; inside this the simpler candidate wins
@@ -238,7 +240,8 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
     _, intercept = platt(final.margin(X_all.values[hold]), y[hold], slope=slope)
     history_p = expit(slope * final.margin(X_all.values) + intercept)
     reference = np.quantile(history_p, np.linspace(0, 1, 101)).tolist()
-    cuts = tier_cuts(mapping.scoring, to_scores(history_p, mapping.scoring.scale, reference))
+    history_scores = to_scores(history_p, mapping.scoring.scale, reference)
+    cuts = tier_cuts(mapping.scoring, history_scores)
 
     holdout_p = expit(slope * holdout_margin + intercept_old)
     holdout_tiers = to_tiers(to_scores(holdout_p, mapping.scoring.scale, reference), cuts)
@@ -280,6 +283,7 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
                          reason_length=mapping.outputs.reason.max_length)
     artifacts.save_version(model_dir, model)
     artifacts.save_holdout(model_dir, version, y[hold], holdout_p)
+    artifacts.save_profile(model_dir, version, build_profile(encoder_all, rows, history_scores))
     if promoted:
         artifacts.set_current(model_dir, version)
     return TrainResult(promoted, version, card, warnings, product)

@@ -1,9 +1,9 @@
 """Gathering what the report shows from the model folder, one CRM pull and the run history.
 
-Training is compared with today using one pull: closed leads are the population the model was
-trained on, open leads the one it scores now. That keeps personal data out of the model folder
-(no training sample is stored) at the cost of measuring against today's closed leads rather than
-those of training day; after a retrain the two are the same.
+Drift compares today's open leads with the training profile saved beside the model version
+(binned shares only, see :mod:`connector.model.profile`). Versions saved before profiles existed
+have none; their report profiles today's closed leads instead and says so, which measures
+against today's closed leads rather than those of training day (the same after a retrain).
 """
 
 from __future__ import annotations
@@ -12,18 +12,18 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-
-from connector.mapping import Mapping, canonical, to_number
+from connector.mapping import Mapping
 from connector.model import load_model
-from connector.model.artifacts import load_holdout
-from connector.model.metrics import psi
-from connector.report.curves import category_psi
+from connector.model.artifacts import load_holdout, load_profile
+from connector.model.profile import build_profile, drift
 from connector.report.page import ReportInputs, TierRow, plain_label, render_report
+from connector.scoring import to_scores
 from connector.workspace import Workspace
 
 DEMO_ATTRIBUTION = ("Demo data: UCI Bank Marketing data set, S. Moro, P. Cortez and P. Rita, "
                     "Decision Support Systems 62 (2014) 22-31, licensed CC BY 4.0.")
+FALLBACK_NOTE = ("This model was saved without a training profile, so drift compares today's "
+                 "open leads with today's closed leads; retrain to measure it against training.")
 
 
 def _tiers(card: dict) -> list[TierRow]:
@@ -32,20 +32,31 @@ def _tiers(card: dict) -> list[TierRow]:
             for r in rows]
 
 
-def _drift(mapping: Mapping, closed: Sequence[dict], open_: Sequence[dict],
-           closed_p: np.ndarray, open_p: np.ndarray) -> list[tuple[str, float]]:
-    rows = [("score", psi(closed_p, open_p))] if len(closed_p) and len(open_p) else []
-    for feature in mapping.features:
-        name = plain_label(feature.label, feature.field)
-        if feature.kind == "number":
-            before = [v for r in closed if (v := to_number(r.get(feature.field))) is not None]
-            now = [v for r in open_ if (v := to_number(r.get(feature.field))) is not None]
-            value = psi(np.asarray(before), np.asarray(now)) if before and now else 0.0
-        else:
-            value = category_psi([str(canonical(r.get(feature.field))) for r in closed],
-                                 [str(canonical(r.get(feature.field))) for r in open_])
-        rows.append((name, value))
-    return rows
+def drift_rows(score_psi: float | None, field_psi: dict[str, float],
+               labels: dict[str, str]) -> list[tuple[str, float]]:
+    """The drift table: the score first, then each input by its label, largest PSI first."""
+    inputs = sorted(((labels.get(field, field), value) for field, value in field_psi.items()),
+                    key=lambda row: -row[1])
+    return ([] if score_psi is None else [("Score", score_psi)]) + inputs
+
+
+def _drift(model, mapping: Mapping, version_dir: Path, closed: Sequence[dict],
+           open_: Sequence[dict], open_scores: Sequence[int]) -> tuple[list, str]:
+    """(drift rows, one sentence saying what they are measured against)."""
+    reference = load_profile(version_dir)
+    if reference is None:
+        note = FALLBACK_NOTE
+        if closed:
+            closed_scores = to_scores(model.probabilities(closed), model.scale, model.reference)
+            reference = build_profile(model.encoder, closed, closed_scores)
+    else:
+        note = (f"Current open leads against the {reference['rows']:,} closed leads model "
+                f"{model.version} was trained on.")
+    if reference is None or not open_:
+        return [], note
+    score_psi, field_psi = drift(reference, model.encoder, open_, open_scores)
+    labels = {f.field: plain_label(f.label, f.field) for f in mapping.features}
+    return drift_rows(score_psi, field_psi, labels), note
 
 
 def _drivers(mapping: Mapping, scores) -> list[tuple[str, float]]:
@@ -67,15 +78,15 @@ def build_inputs(*, connection: str, crm: str, model, version_dir: Path, mapping
     for record in records:
         (open_ if mapping.outcome_of(record) is None else closed).append(record)
     open_scores = model.score(open_) if open_ else []
-    closed_p = np.asarray(model.probabilities(closed)) if closed else np.asarray([])
-    open_p = np.asarray([lead.probability for lead in open_scores])
+    drift_table, drift_note = _drift(model, mapping, version_dir, closed, open_,
+                                     [lead.score for lead in open_scores])
     y, p = load_holdout(version_dir)
     return ReportInputs(
         connection=connection, crm=crm, generated_at=now or datetime.now(UTC), card=model.card,
         holdout_y=y, holdout_p=p, tiers=_tiers(model.card),
         current_scores=[lead.score for lead in open_scores],
         drivers=_drivers(mapping, open_scores),
-        drift=_drift(mapping, closed, open_, closed_p, open_p), runs=runs,
+        drift=drift_table, drift_note=drift_note, runs=runs,
         attribution=DEMO_ATTRIBUTION if demo_data else None)
 
 

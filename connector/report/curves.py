@@ -1,11 +1,10 @@
 """Pure curve and table computations for the model report (no I/O, no plotting).
 
-Numeric drift uses :func:`connector.model.metrics.psi`; categories use :func:`category_psi`.
+Drift (PSI) lives in :mod:`connector.model.profile`, beside the training profile it reads.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -45,16 +44,3 @@ def calibration_points(y_true: Sequence[int], p: Sequence[float], bins: int = 10
     """Mean predicted vs observed conversion in equal-count bins (the model card's table)."""
     rows = calibration_table(np.asarray(y_true), np.asarray(p), bins=min(bins, max(len(p), 1)))
     return [r["predicted"] for r in rows], [r["observed"] for r in rows]
-
-
-def category_psi(expected: Sequence[str], actual: Sequence[str]) -> float:
-    """Population stability index for categorical values (one bin per category)."""
-    if not len(expected) or not len(actual):
-        return 0.0
-    levels = sorted(set(expected) | set(actual))
-    total = 0.0
-    for level in levels:
-        ref = max(sum(1 for v in expected if v == level) / len(expected), 1e-4)
-        cur = max(sum(1 for v in actual if v == level) / len(actual), 1e-4)
-        total += (cur - ref) * math.log(cur / ref)
-    return total

@@ -35,8 +35,9 @@ class ReportInputs:
     tiers: Sequence[TierRow]
     current_scores: Sequence[int]
     drivers: Sequence[tuple[str, float]]
-    drift: Sequence[tuple[str, float]]
+    drift: Sequence[tuple[str, float]]  # (name, PSI): the score first, then inputs by PSI
     runs: Sequence[dict] = field(default_factory=list)
+    drift_note: str = ""
     attribution: str | None = None
 
 
@@ -76,9 +77,11 @@ svg .axis{stroke:#6b7280}svg .grid{stroke:#eef2f7}svg .diagonal{stroke:#9ca3af;s
 </table></div></section>
 <section id="scores"><h2>Current scores and what drives them</h2><div class="grid">{{ histogram }}{{ drivers }}</div></section>
 <section id="drift"><h2>Drift against training (population stability index)</h2>
-<p class="note">Below 0.1 stable · 0.1–0.25 moderate shift · above 0.25 large shift: consider retraining.</p>
-<table><tr><th>input</th><th>PSI</th><th></th></tr>{% for name, value in r.drift %}
-<tr><td>{{ name }}</td><td class="num">{{ "%.3f"|format(value) }}</td><td>{{ drift_word(value) }}</td></tr>{% endfor %}</table></section>
+{% if r.drift_note %}<p class="note">{{ r.drift_note }}</p>{% endif %}
+<p class="note">Below 0.1 stable · 0.1–0.25 moderate shift · above 0.25 major shift: consider retraining. Inputs are listed largest shift first.</p>
+{% if r.drift %}<table><tr><th>score or input</th><th>PSI</th><th>reading</th></tr>{% for name, value in r.drift %}
+<tr><td>{{ name }}</td><td class="num">{{ "%.3f"|format(value) }}</td><td>{{ drift_word(value) }}</td></tr>{% endfor %}</table>
+{% else %}<p class="note">No open leads to compare yet.</p>{% endif %}</section>
 <section id="history"><h2>Sync history</h2>{% if r.runs %}<table><tr>{% for k in run_keys %}<th>{{ k }}</th>{% endfor %}</tr>
 {% for run in r.runs %}<tr>{% for k in run_keys %}<td>{{ run.get(k, "") }}</td>{% endfor %}</tr>{% endfor %}</table>
 {% else %}<p class="note">No sync has run yet.</p>{% endif %}</section>
@@ -94,7 +97,8 @@ def _fmt(value) -> str:
 
 
 def _drift_word(value: float) -> str:
-    return "stable" if value < 0.1 else "moderate shift" if value < 0.25 else "large shift"
+    value = round(value, 3)  # read the figure as shown, so "0.250" never says "major shift"
+    return "stable" if value < 0.1 else "moderate shift" if value <= 0.25 else "major shift"
 
 
 def plain_label(label: str | None, field: str) -> str:

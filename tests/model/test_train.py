@@ -1,4 +1,5 @@
-"""Training: refusal, leakage warnings, compete, calibration, promotion, artifacts, restore."""
+"""Training: refusal, leakage warnings, compete, calibration, promotion, artifacts, restore,
+the training profile."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from connector.errors import ModelMissingError, NotEnoughDataError
-from connector.model.artifacts import load_holdout
+from connector.model.artifacts import load_holdout, load_profile
 from connector.model import load_model, restore_model, train_model, versions
 from connector.model.candidates import LinearCandidate, TreeCandidate
 
@@ -106,3 +107,28 @@ def test_leads_without_time_are_skipped_with_a_warning(leads, mapping, tmp_path)
     result = train(broken, mapping, tmp_path)
     assert result.card["counts"]["skipped_no_time"] == 44
     assert any("no readable CreatedDate" in w for w in result.warnings)
+
+
+def test_training_saves_a_binned_profile_without_ids_or_raw_values(leads, mapping, tmp_path):
+    train(leads, mapping, tmp_path)
+    text = (tmp_path / "v0001" / "profile.json").read_text()
+    assert "00Q" not in text and "555" not in text  # no record ids, no phone numbers
+    profile = load_profile(tmp_path / "v0001")
+    assert profile["rows"] == 2160 and profile["format"] == 1
+    entries = {e["field"]: e for e in profile["features"]}
+    assert list(entries) == ["LeadSource", "Visits", "Phone", "Region"]
+    assert entries["LeadSource"]["labels"] == ["web", "cold call", "webinar", "partner",
+                                               "(other)", "(missing)"]
+    assert entries["Phone"]["labels"] == ["yes", "no", "(other)", "(missing)"]
+    assert entries["Phone"]["shares"][0] == pytest.approx(0.6, abs=0.03)
+    visits = entries["Visits"]
+    assert visits["edges"] == sorted(visits["edges"]) and visits["shares"][-1] == 0.0
+    for entry in [*entries.values(), profile["score"]]:
+        assert sum(entry["shares"]) == pytest.approx(1.0, abs=1e-5)
+    assert len(profile["score"]["shares"]) == len(profile["score"]["edges"]) + 2
+
+
+def test_a_version_without_a_readable_profile_loads_as_none(tmp_path):
+    assert load_profile(tmp_path) is None  # saved before profiles existed
+    (tmp_path / "profile.json").write_text('{"format": 99}')
+    assert load_profile(tmp_path) is None  # written by a newer leadscore

@@ -4,6 +4,7 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -47,7 +48,7 @@ def test_report_has_every_section_and_no_network_or_script():
     assert not re.search(r'(src|href)="https?://', html)
     assert "logistic_regression (chosen)" in html
     assert "&lt;Duration__c&gt;" in html  # escaped, not raw markup
-    assert "large shift" in html and "stable" in html
+    assert "major shift" in html and "stable" in html
     assert "CC BY 4.0" in html
 
 
@@ -64,9 +65,17 @@ def test_curves_on_a_perfect_and_a_random_ranking():
     assert predicted == [0.5] * 5 and all(abs(o - 0.5) <= 0.1 for o in observed)
 
 
-def test_category_psi_is_zero_for_same_mix_and_large_for_a_shift():
-    assert curves.category_psi(["a", "b"] * 50, ["b", "a"] * 50) == pytest.approx(0.0)
-    assert curves.category_psi(["a"] * 50 + ["b"] * 50, ["a"] * 90 + ["b"] * 10) > 0.25
+def test_drift_readings_follow_the_usual_thresholds():
+    rows = [("a", 0.0994), ("b", 0.1), ("c", 0.2504), ("d", 0.2506)]
+    html = render_report(replace(_inputs(), drift=rows, drift_note="Against <training>."))
+    readings = re.findall(r'<td class="num">0\.\d+</td><td>([a-z ]+)</td>', html)
+    assert readings == ["stable", "moderate shift", "moderate shift", "major shift"]
+    assert "Against &lt;training&gt;." in html
+
+
+def test_no_open_leads_says_so_instead_of_an_empty_table():
+    html = render_report(replace(_inputs(), drift=[]))
+    assert "No open leads to compare yet." in html and "<th>PSI</th>" not in html
 
 
 def _chromium():
