@@ -1,13 +1,17 @@
 """Local emulators of the Salesforce REST and HubSpot CRM v3 APIs, for tests, benchmarks and demos.
 
 ``Sandbox`` starts both (or one) on 127.0.0.1: Salesforce over TLS with a throwaway CA, HubSpot
-over plain HTTP, as the unmodified SDK clients expect. Use it as a context manager::
+over plain HTTP, as the unmodified SDK clients expect; ``hubspot_tls=True`` serves HubSpot over
+TLS too, with a certificate from the same CA (``info["hubspot"]["ca_file"]``, an ``https://``
+``base_url``). Use it as a context manager::
 
     with Sandbox(seed="bank") as sandbox:
         sandbox.info["salesforce"]["token_url"]
         sandbox.salesforce.hidden_outcomes()
 
 With ``port=N`` Salesforce listens on N and HubSpot on N+1; ``port=0`` picks free ports.
+``session_lifetime_s`` is the Salesforce session timeout, counted from a session's last activity
+(Salesforce's inactivity timeout), not from its issue.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ class Sandbox:
                  seed: str | Path | SeedData | None = None, latency_ms: float = 0.0,
                  jitter_ms: float = 0.0, faults: str = "", hubspot_tier: str = "professional",
                  daily_api_limit: int = 100_000, session_lifetime_s: float = 7200.0,
-                 directory: Path | None = None) -> None:
+                 directory: Path | None = None, hubspot_tls: bool = False) -> None:
         unknown = set(crms) - set(CRMS)
         if unknown or not crms:
             raise ValueError(f"unknown CRM {sorted(unknown)}; choose from {', '.join(CRMS)}")
@@ -61,7 +65,7 @@ class Sandbox:
         self.plan = FaultPlan.parse(faults, latency_ms=latency_ms, jitter_ms=jitter_ms)
         self._seed = seed
         self._options = {"hubspot_tier": hubspot_tier, "daily_api_limit": daily_api_limit,
-                         "session_lifetime_s": session_lifetime_s}
+                         "session_lifetime_s": session_lifetime_s, "hubspot_tls": hubspot_tls}
         # A given directory keeps the CA and JWT key across runs (so a config written by
         # `leadscore init --sandbox` stays valid); without one, a temporary directory is used.
         self._keep_directory = directory is not None
@@ -157,13 +161,15 @@ class Sandbox:
         self.hubspot = HubSpotPortal(tier=self._options["hubspot_tier"], **HUBSPOT_DEFAULTS)
         if data is not None:
             self.hubspot.seed(data)
+        # The same CA as the Salesforce side: one ca_file trusts both emulators.
+        tls = ensure_tls_files(self.directory / "tls") if self._options["hubspot_tls"] else None
         server = ServerThread(build_app(self.hubspot, plan_of=self._plan), port=port,
-                              name="hubspot")
+                              tls=tls, name="hubspot")
         self._servers["hubspot"] = server.start()
         self.info["hubspot"] = {
             "base_url": server.base_url,
             **HUBSPOT_DEFAULTS,
-            "ca_file": None,
+            "ca_file": str(tls.ca_file) if tls else None,
             "tier": self._options["hubspot_tier"],
             "admin_url": f"{server.base_url}/__sandbox",
         }

@@ -8,6 +8,7 @@ A fault spec is a comma list of ``kind:value`` items, optionally prefixed by a r
 |--------------------|----------------------------|----------------------------------------------------------|
 | ``429``            | share of calls             | answered 429 with ``Retry-After`` (the CRM's own body)    |
 | ``500/502/503``    | share of calls             | answered with that status (the CRM's own body)            |
+| ``423``            | share of calls             | HubSpot only: 423 Locked, its record-lock answer          |
 | ``slow``           | share of calls             | answered after ``slowms`` milliseconds                     |
 | ``drop``           | share of calls             | the connection is cut before any answer                   |
 | ``expire``         | N calls                    | Salesforce sessions expire after every N authenticated calls |
@@ -27,7 +28,10 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-CALL_FAULTS = ("429", "500", "502", "503", "slow", "drop")
+CALL_FAULTS = ("429", "500", "502", "503", "423", "slow", "drop")
+STATUS_FAULTS = ("429", "500", "502", "503", "423")
+HUBSPOT_ONLY = frozenset({"423"})
+"""Salesforce has no 423: its lock contention is the per-record UNABLE_TO_LOCK_ROW (``record``)."""
 SETTINGS = ("expire", "record", "retryafter", "slowms", "seed")
 
 
@@ -105,7 +109,8 @@ class FaultPlan:
 
     def draw_call_fault(self, crm: str, route: str) -> str | None:
         """Decide the fault (one of ``CALL_FAULTS``) for one call of ``route``, or None."""
-        shares = [(kind, self.setting(kind, route)) for kind in CALL_FAULTS]
+        shares = [(kind, 0.0 if crm != "hubspot" and kind in HUBSPOT_ONLY
+                   else self.setting(kind, route)) for kind in CALL_FAULTS]
         if not any(share for _, share in shares):
             return None
         with self._lock:
@@ -155,6 +160,7 @@ class ErrorResponse:
     status: int
     body: bytes
     headers: tuple[tuple[str, str], ...] = ()
+    content_type: str = "application/json;charset=UTF-8"
 
 
 class FaultMiddleware:
@@ -184,10 +190,10 @@ class FaultMiddleware:
             await asyncio.sleep(delay)
         if fault == "drop":
             return await _cut_connection(send)
-        if fault in ("429", "500", "502", "503"):
+        if fault in STATUS_FAULTS:
             answer = self.render(int(fault), plan, route)
             await send({"type": "http.response.start", "status": answer.status, "headers": [
-                (b"content-type", b"application/json;charset=UTF-8"),
+                (b"content-type", answer.content_type.encode()),
                 (b"content-length", str(len(answer.body)).encode()),
                 *[(k.lower().encode(), v.encode()) for k, v in answer.headers]]})
             await send({"type": "http.response.body", "body": answer.body})

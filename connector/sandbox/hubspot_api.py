@@ -2,8 +2,9 @@
 
 :func:`build_app` serves the subset of ``https://api.hubapi.com`` the connector uses (objects
 list/get/create/update/search, batch read/create/update, properties and property groups) for
-any object type the portal knows, over plain HTTP so the unmodified ``hubspot.HubSpot`` client
-works with ``host=<base_url>``. Every call needs ``Authorization: Bearer <token>`` (else the real
+any object type the portal knows, over plain HTTP (or TLS, ``Sandbox(hubspot_tls=True)``) so
+the unmodified ``hubspot.HubSpot`` client works with ``host=<base_url>`` (plus ``ssl_ca_cert``
+over TLS). Every call needs ``Authorization: Bearer <token>`` (else the real
 401), passes the portal's rate limiter (10-second bucket, or the search bucket) and carries the
 ``X-HubSpot-RateLimit-*`` headers. Admin routes under ``/__sandbox/`` (``stats``, ``outcomes``,
 ``reset``) need no token and never meet faults.
@@ -33,10 +34,22 @@ from connector.sandbox.hubspot_ratelimit import rate_limit_body
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/json;charset=utf-8"
 BATCH_LIMIT, HISTORY_BATCH_LIMIT, LIST_LIMIT = 100, 50, 100
+# The sandbox's own per-record transient refusal (the ``record`` fault); HubSpot documents no
+# such per-record error, its lock answer is the whole-request 423 below.
 TRANSIENT_MESSAGE = ("The record is locked by another write in progress; wait at least "
                      "2 seconds and retry.")
-SERVER_ERRORS = {500: ("INTERNAL_ERROR", "internal error"),
-                 502: ("INTERNAL_ERROR", "Bad Gateway: the request timed out upstream"),
+# 423 Locked: HubSpot's documented answer to a large volume of writes in a short time; the lock
+# lasts 2 seconds (developers.hubspot.com/docs/api-reference/error-handling). The body's category
+# and wording are not documented.
+LOCKED = ("LOCKED", ("Too many writes in a short time: the records are locked for 2 seconds. "
+                     "Wait at least 2 seconds between requests."))
+# 500: HubSpot's JSON carries no category (status, message "internal error", correlationId), so
+# it departs from the specs' Error schema the way 429 bodies do. 502: the edge's HTML page.
+INTERNAL_ERROR_MESSAGE = "internal error"
+BAD_GATEWAY_HTML = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+                    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+                    "</body>\r\n</html>\r\n")
+SERVER_ERRORS = {500: (None, INTERNAL_ERROR_MESSAGE),
                  503: ("INTERNAL_ERROR", "Service temporarily unavailable, please retry")}
 _ROUTES = (  # (method or None, pattern, route name) in match order
     ("POST", r"/crm/v3/objects/[^/]+/search", "hubspot.search"),
@@ -202,7 +215,7 @@ class HubSpotApp:
             except Exception:  # a bug: answer like HubSpot's own 500, never with a traceback
                 log.exception("HubSpot sandbox failed on %s %s", request.method, request.url.path)
                 portal.note("internal_errors")
-                error = HubSpotError(500, "INTERNAL_ERROR", "internal error")
+                error = HubSpotError(500, None, INTERNAL_ERROR_MESSAGE)
                 return _error_response(error, admission.headers)
             return _json(status, body, admission.headers)
         return run
@@ -337,19 +350,26 @@ class HubSpotApp:
                            "correlationId": correlation_id(), "category": "OBJECT_NOT_FOUND"})
 
     def render(self, status: int, plan: FaultPlan, route: str) -> ErrorResponse:
-        """An injected fault in HubSpot's own format (429 with ``Retry-After``, or 5xx)."""
+        """An injected fault in HubSpot's own format (429 with ``Retry-After``, 423, or 5xx)."""
         search = route == "hubspot.search"
         headers = dict(self.portal.limiter.headers(search=search))
+        if status == 502:
+            # Answered by the edge, not by HubSpot's API: no JSON, no rate-limit headers.
+            return ErrorResponse(502, BAD_GATEWAY_HTML.encode(), content_type="text/html")
         if status == 429:
             self.portal.note("http_429")
             body = rate_limit_body("SECONDLY" if search else "TEN_SECONDLY_ROLLING")
             retry_after = plan.setting("retryafter", route, 1.0)
             headers["Retry-After"] = f"{retry_after:g}"
         else:
-            category, message = SERVER_ERRORS.get(status, SERVER_ERRORS[500])
-            body = HubSpotError(status, category, message).body()
+            category, message = LOCKED if status == 423 else SERVER_ERRORS.get(
+                status, SERVER_ERRORS[500])
+            error = HubSpotError(status, category, message)
+            headers["X-HubSpot-Correlation-Id"] = error.correlation_id
+            body = error.body()
         encoded = json.dumps(body, separators=(",", ":")).encode()
-        return ErrorResponse(status, encoded, tuple(headers.items()))
+        return ErrorResponse(status, encoded, tuple(headers.items()),
+                             content_type=MEDIA_TYPE)
 
 
 async def _not_found(request: Request, exc: HTTPException) -> Response:

@@ -3,6 +3,14 @@
 A :class:`FieldDef` knows how to describe itself (the field entry of ``sobjects/X/describe``)
 and how to turn a JSON value from a write into the stored wire value, raising
 :class:`FieldError` with the per-record error Salesforce would report.
+
+A JSON value of the wrong type for its field (``"abc"`` for a number, ``"2024-13-45"`` for a
+date, an object anywhere) never reaches the per-record checks in Salesforce's REST API: the
+request body fails to deserialize and the *whole request* is answered 400 ``JSON_PARSER_ERROR``
+"Cannot deserialize instance of double from VALUE_STRING value abc or request may be missing a
+required field at [line:1, column:42]". :meth:`FieldDef.deserialize_error` names that case; the
+per-record ``INVALID_TYPE_ON_FIELD_IN_RECORD`` ("Label: value not of required type: ...") is left
+for a null or empty value sent to a checkbox.
 """
 
 from __future__ import annotations
@@ -19,6 +27,10 @@ SOAP_TYPES = {"id": "tns:ID", "reference": "tns:ID", "boolean": "xsd:boolean", "
               "datetime": "xsd:dateTime"}
 TEXT_TYPES = frozenset({"string", "textarea", "email", "phone", "url", "picklist"})
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# The Java type Salesforce's JSON reader names in a JSON_PARSER_ERROR, by field type.
+DESERIALIZE_TYPES = {"double": "double", "currency": "double", "percent": "double", "int": "int",
+                     "boolean": "boolean", "date": "date", "datetime": "datetime",
+                     "id": "id", "reference": "id"}
 _ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
 
@@ -108,10 +120,40 @@ class FieldDef:
             "writeRequiresMasterRead": False,
         }
 
+    def deserialize_error(self, value: object) -> str | None:
+        """Salesforce's JSON_PARSER_ERROR text (without the ``at [line, column]`` tail) when the
+        JSON ``value`` cannot be read as this field's type, else None."""
+        if value is None or value == "":
+            return None
+        try:
+            self.coerce(value)
+        except FieldError as error:
+            if error.code != "INVALID_TYPE_ON_FIELD_IN_RECORD":
+                return None
+        else:
+            return None
+        if isinstance(value, bool):
+            token, shown = ("VALUE_TRUE", "true") if value else ("VALUE_FALSE", "false")
+        elif isinstance(value, int):
+            token, shown = "VALUE_NUMBER_INT", str(value)
+        elif isinstance(value, float):
+            token, shown = "VALUE_NUMBER_FLOAT", json.dumps(value)
+        elif isinstance(value, dict):
+            token, shown = "START_OBJECT", "{"
+        elif isinstance(value, list):
+            token, shown = "START_ARRAY", "["
+        else:
+            token, shown = "VALUE_STRING", str(value)
+        kind = DESERIALIZE_TYPES.get(self.type, "string")
+        return (f"Cannot deserialize instance of {kind} from {token} value {shown} or request "
+                "may be missing a required field")
+
     def coerce(self, value: object):
         """The stored (wire) form of ``value`` for this field, or :class:`FieldError`."""
         if value is None or value == "":
-            return False if self.type == "boolean" else None
+            if self.type == "boolean":  # a checkbox is never null
+                raise self._wrong_type("")
+            return None
         kind = self.type
         if kind in TEXT_TYPES:
             return self._text(value)

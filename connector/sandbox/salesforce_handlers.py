@@ -8,17 +8,21 @@ in :mod:`connector.sandbox.salesforce_api` authenticates, counts and renders.
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
 from connector.sandbox.salesforce_auth import OAuthError, soap_login, token_response
 from connector.sandbox.salesforce_fields import FieldError
+from connector.sandbox.salesforce_objects import SObjectType
 from connector.sandbox.salesforce_org import NOT_FOUND, APIError, SalesforceOrg
 from connector.sandbox.salesforce_query import batch_size
 
 MAX_COLLECTION = 200
 LATEST_VERSION = 62
+_DECODER = json.JSONDecoder()
 
 
 def _json_error(text: str, exc: json.JSONDecodeError) -> APIError:
@@ -27,16 +31,52 @@ def _json_error(text: str, exc: json.JSONDecodeError) -> APIError:
                     f"expected a valid value at [line:{exc.lineno}, column:{exc.colno}]")
 
 
-async def read_json(request: Request):
-    """The request body parsed as JSON, or 400 JSON_PARSER_ERROR as Salesforce words it."""
+async def read_json_text(request: Request) -> tuple[str, object]:
+    """The request body as text and parsed as JSON, or 400 JSON_PARSER_ERROR as Salesforce words it."""
     raw = await request.body()
     text = raw.decode("utf-8", errors="replace")
     if not text.strip():
         raise APIError(400, "JSON_PARSER_ERROR", "No content to map due to end-of-input at [line:1, column:0]")
     try:
-        return json.loads(text)
+        return text, json.loads(text)
     except json.JSONDecodeError as exc:
         raise _json_error(text, exc) from None
+
+
+async def read_json(request: Request):
+    """The request body parsed as JSON, or 400 JSON_PARSER_ERROR as Salesforce words it."""
+    return (await read_json_text(request))[1]
+
+
+def _location(text: str, key: str, occurrence: int) -> str:
+    """``[line:L, column:C]`` just past the value of the ``occurrence``-th ``"key":`` in ``text``
+    (where Salesforce's JSON reader stops), or the body's start when it cannot be found."""
+    found = list(re.finditer(r'"' + re.escape(key) + r'"\s*:\s*', text))
+    end = 0
+    if occurrence < len(found):
+        end = start = found[occurrence].end()
+        try:
+            end = _DECODER.raw_decode(text, start)[1]
+        except ValueError:
+            pass
+    line, line_start = text.count("\n", 0, end) + 1, text.rfind("\n", 0, end) + 1
+    return f"[line:{line}, column:{end - line_start + 1}]"
+
+
+def check_deserializable(text: str, records: list[tuple[SObjectType | None, dict]]) -> None:
+    """Raise the whole-request 400 JSON_PARSER_ERROR Salesforce sends when a value in the body
+    cannot be read as its field's type (``records``: each record's object and values, in body
+    order; an unknown object is None and is left to the per-record checks)."""
+    seen: Counter[str] = Counter()
+    for obj, values in records:
+        for key, value in values.items():
+            occurrence = seen[key]
+            seen[key] += 1
+            definition = obj.field(key) if obj is not None and key != "attributes" else None
+            problem = definition.deserialize_error(value) if definition is not None else None
+            if problem:
+                raise APIError(400, "JSON_PARSER_ERROR",
+                               f"{problem} at {_location(text, key, occurrence)}")
 
 
 def save_error(error: FieldError) -> APIError:
@@ -118,10 +158,11 @@ class Handlers:
     async def create(self, request: Request, params: dict) -> tuple[int, object]:
         """``POST sobjects/{name}``: 201 with the new id."""
         obj = self.org.sobject(params["sobject"])
-        body = await read_json(request)
+        text, body = await read_json_text(request)
         if not isinstance(body, dict):
             raise APIError(400, "JSON_PARSER_ERROR", "Cannot deserialize instance of "
                            f"{obj.name} from {type(body).__name__} value")
+        check_deserializable(text, [(obj, body)])
         self.org.count("write_requests")
         try:
             record_id = self.org.create(obj, body)
@@ -139,9 +180,10 @@ class Handlers:
     async def update(self, request: Request, params: dict) -> tuple[int, object]:
         """``PATCH sobjects/{name}/{id}``: 204."""
         obj = self.org.sobject(params["sobject"])
-        body = await read_json(request)
+        text, body = await read_json_text(request)
         if not isinstance(body, dict):
             raise APIError(400, "JSON_PARSER_ERROR", f"Cannot deserialize instance of {obj.name}")
+        check_deserializable(text, [(obj, body)])
         self.org.count("write_requests")
         try:
             self.org.update(obj, params["id"], body)
@@ -161,8 +203,11 @@ class Handlers:
         return 204, None
 
     async def collection(self, request: Request, params: dict) -> tuple[int, object]:
-        """``POST`` / ``PATCH composite/sobjects``: up to 200 records, SaveResults in order."""
-        body = await read_json(request)
+        """``POST`` / ``PATCH composite/sobjects``: up to 200 records, SaveResults in order.
+
+        The body is read as a whole first: a value of the wrong JSON type in any record fails
+        the request (400 JSON_PARSER_ERROR), not just that record."""
+        text, body = await read_json_text(request)
         records = body.get("records") if isinstance(body, dict) else None
         if not isinstance(records, list):
             raise APIError(400, "JSON_PARSER_ERROR", "Cannot deserialize the request: 'records' "
@@ -171,6 +216,7 @@ class Handlers:
         if not isinstance(all_or_none, bool):
             raise APIError(400, "JSON_PARSER_ERROR", f"Cannot deserialize instance of boolean from "
                            f"value {json.dumps(all_or_none)} (allOrNone)")
+        check_deserializable(text, [(self._record_type(r), r) for r in records if isinstance(r, dict)])
         if len(records) > MAX_COLLECTION:
             raise APIError(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more "
                            f"than {MAX_COLLECTION} records into this call")
@@ -179,15 +225,24 @@ class Handlers:
             request.method, records, all_or_none=all_or_none,
             reject=lambda: plan.reject_record("salesforce", route))
 
+    def _record_type(self, values: dict) -> SObjectType | None:
+        attributes = values.get("attributes")
+        name = attributes.get("type") if isinstance(attributes, dict) else None
+        return self.org.objects.get(name) if isinstance(name, str) else None
+
     # -- Tooling API -----------------------------------------------------------------------------
 
     async def tooling_create(self, request: Request, params: dict) -> tuple[int, object]:
         """``POST tooling/sobjects/CustomField``: 201 with the field's id."""
         if params["sobject"].lower() != "customfield":
             raise APIError(404, "NOT_FOUND", NOT_FOUND)
-        body = await read_json(request)
+        text, body = await read_json_text(request)
         try:
             field_id = self.org.create_custom_field(body)
         except FieldError as error:
+            if error.code == "JSON_PARSER_ERROR" and error.fields == ["type"]:
+                # An unknown Metadata.type is not a FieldType value: the body fails to deserialize.
+                raise APIError(400, error.code, f"{error.message} at {_location(text, 'type', 0)}") \
+                    from None
             raise save_error(error) from None
         return 201, {"id": field_id, "success": True, "errors": [], "warnings": [], "infos": []}

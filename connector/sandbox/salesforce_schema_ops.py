@@ -8,6 +8,7 @@ and read-only to the API user until a ``FieldPermissions`` row grants it (notes 
 
 from __future__ import annotations
 
+import json
 import re
 
 from connector.sandbox.salesforce_fields import FieldDef, FieldError
@@ -65,8 +66,16 @@ def field_from_metadata(full_name: object, metadata: object, durable_id: str) ->
     if not isinstance(metadata, dict):
         raise FieldError("JSON_PARSER_ERROR", "Metadata: expected a JSON object", [])
     kind, label = metadata.get("type"), metadata.get("label")
+    if kind is None:
+        raise _integrity("Data Type: You must enter a value")
     if kind not in _TYPES:
-        raise _integrity(f"Data Type: unsupported type {kind!r}; use one of {', '.join(_TYPES)}")
+        # Salesforce reads Metadata.type as an enumeration: another value fails the body's
+        # deserialization (the handler adds where, as the real message does).
+        shown, token = (kind, "VALUE_STRING") if isinstance(kind, str) else (
+            json.dumps(kind), "VALUE_NUMBER_INT" if isinstance(kind, int) else "VALUE_STRING")
+        raise FieldError("JSON_PARSER_ERROR", f"Cannot deserialize instance of complexvalue from "
+                         f"{token} value {shown} or request may be missing a required field",
+                         ["type"])
     if not isinstance(label, str) or not label.strip():
         raise _integrity("Field Label: You must enter a value")
     options = {"custom": True, "durable_id": durable_id}
@@ -103,9 +112,10 @@ class SchemaOps:
             lead = self.objects["Lead"]
             durable_id = self.ids.next("00N")
             definition = field_from_metadata(body.get("FullName"), body.get("Metadata"), durable_id)
+            sobject = body["FullName"].split(".")[0]
             if any(name.lower() == definition.name.lower() for name in lead.fields):
-                raise FieldError("DUPLICATE_VALUE", "duplicate value found: <unknown> duplicates "
-                                 "value on record with id: <unknown>", [])
+                raise FieldError("DUPLICATE_DEVELOPER_NAME", "There is already a field named "
+                                 f"{definition.name[:-3]} on {sobject}.", [])
             visible = not self.enforce_field_security
             lead.fields[definition.name] = definition.with_access(readable=visible, editable=visible)
             now = self.now()

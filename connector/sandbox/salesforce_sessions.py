@@ -3,6 +3,12 @@
 Every authenticated call passes :meth:`SessionsAndUsage.begin_call`: the token must name a live
 session (else the real 401 list body), the day's allowance must not be spent (else the real 403),
 and then the call is counted. Mixed into ``SalesforceOrg``, whose lock guards this state too.
+
+Session expiry is an *inactivity* timeout, as in Salesforce (Setup > Session Settings "Timeout
+Value", or the connected app's own value): a session ends ``session_lifetime_s`` after its last
+recorded activity, not after it was issued. Salesforce records activity only once at least half
+the timeout has passed since the last record, so a call in the first half of the window does not
+push the expiry out; the emulator does the same.
 """
 
 from __future__ import annotations
@@ -28,10 +34,20 @@ class APIError(Exception):
 
 @dataclass
 class Session:
-    """One access token: when it was issued and how many calls it has made."""
+    """One access token: when it was issued, its last recorded activity and its call count."""
 
     issued_at: float
+    last_active: float
     calls: int = 0
+
+    def expired(self, now: float, timeout_s: float) -> bool:
+        """True when ``timeout_s`` seconds have passed since the last recorded activity."""
+        return now - self.last_active > timeout_s
+
+    def touch(self, now: float, timeout_s: float) -> None:
+        """Record activity, as Salesforce does: only once half the timeout has gone by."""
+        if now - self.last_active >= timeout_s / 2:
+            self.last_active = now
 
 
 class SessionsAndUsage:
@@ -41,25 +57,30 @@ class SessionsAndUsage:
         """A new access token for the API user, shaped like Salesforce's (org id, '!', opaque)."""
         token = f"{self.org_id[:15]}!AR{secrets.token_urlsafe(72).replace('-', '.')}"
         with self.lock:
-            self.sessions[token] = Session(issued_at=self.clock())
+            now = self.clock()
+            self.sessions[token] = Session(issued_at=now, last_active=now)
         return token
 
     def begin_call(self, authorization: str | None, *, expire_every: int = 0) -> None:
         """Authenticate and count one API call, or raise 401 INVALID_SESSION_ID / 403 REQUEST_LIMIT_EXCEEDED.
 
+        Sessions time out after ``session_lifetime_s`` of inactivity (see the module docstring);
+        every authenticated call, counted or refused for the allowance, is activity.
         ``expire_every`` (the ``expire:N`` fault) ends a session after N successful calls.
         """
         token = (authorization or "").removeprefix("Bearer ").removeprefix("OAuth ").strip()
         with self.lock:
+            now = self.clock()
             session = self.sessions.get(token)
             if session is not None and (
-                    self.clock() - session.issued_at > self.session_lifetime_s
+                    session.expired(now, self.session_lifetime_s)
                     or (expire_every and session.calls >= expire_every)):
                 del self.sessions[token]
                 session = None
             if session is None:
                 self._stats["http_401"] += 1
                 raise APIError(401, "INVALID_SESSION_ID", "Session expired or invalid")
+            session.touch(now, self.session_lifetime_s)
             if self.api_used >= self.daily_api_limit:
                 self._stats["http_403"] += 1
                 raise APIError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")

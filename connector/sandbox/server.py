@@ -1,6 +1,7 @@
 """Serving an emulator's ASGI app with uvicorn in a background thread, over HTTP or TLS.
 
 The Salesforce emulator must speak TLS because simple-salesforce hard-codes ``https://``; the
+HubSpot emulator may (``Sandbox(hubspot_tls=True)``), with a certificate from the same CA. The
 certificate comes from a throwaway certificate authority (``trustme``) whose PEM file clients
 trust explicitly, so nothing ever switches verification off.
 """

@@ -82,10 +82,11 @@ def salesforce_environ(sandbox: Sandbox) -> dict[str, str]:
 
 
 def hubspot_connection(sandbox: Sandbox, **overrides: Any) -> ConnectionConfig:
-    """A connection config reaching ``sandbox``'s HubSpot."""
+    """A connection config reaching ``sandbox``'s HubSpot (trusting its CA when it speaks TLS)."""
+    info = sandbox.info["hubspot"]
+    options = {"base_url": info["base_url"], "ca_file": info["ca_file"], **overrides}
     return ConnectionConfig(name="hs-test", crm="hubspot", mapping=Path("unused.yaml"),
-                            auth="private_app", base_url=sandbox.info["hubspot"]["base_url"],
-                            **overrides)
+                            auth="private_app", **options)
 
 
 def hubspot_environ(sandbox: Sandbox) -> dict[str, str]:
@@ -162,7 +163,7 @@ class HubSpotAdmin:
     def __init__(self, sandbox: Sandbox) -> None:
         info = sandbox.info["hubspot"]
         self.client = HubSpot(access_token=info["access_token"], host=info["base_url"],
-                              client_side_validation=True)
+                              client_side_validation=True, ssl_ca_cert=info["ca_file"])
         self.store = sandbox.hubspot
 
     def create(self, count: int, **values: Any) -> list[str]:

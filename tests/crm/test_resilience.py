@@ -59,6 +59,27 @@ def test_5000_leads_pulled_and_written_through_faults(case, crm, caplog):
     assert any("drop" in m or "Error" in m for m, _ in unavailable)  # dropped connections too
 
 
+def test_hubspot_record_locks_are_waited_out(hubspot, caplog):
+    """HubSpot answers 423 Locked to write bursts and documents a 2-second lock: the retry waits
+    that long (no Retry-After is sent) and every record still lands once."""
+    crm = hubspot.connect()
+    hubspot.provision(crm)
+    ids = hubspot.admin.create(500)
+    score = hubspot.outputs["score"]
+    before = hubspot.admin.stats()["records_written"]
+    hubspot.sandbox.set_faults("hubspot.batch_update:423:0.4,seed:4")
+    with caplog.at_level(logging.WARNING, logger="connector.crm.transport"):
+        results = [r for batch in write_all(crm, [RecordWrite(i, {score: _score(i)}) for i in ids])
+                   for r in batch]
+    hubspot.sandbox.set_faults("")
+    assert all(r.ok for r in results) and len(results) == 500
+    assert hubspot.admin.stats()["records_written"] - before == 500
+    locked = [d for r, d in zip([r.getMessage() for r in caplog.records
+                                 if r.getMessage().startswith("retrying")],
+                                hubspot.sleeps.delays, strict=True) if "answered 423" in r]
+    assert locked and all(2.0 <= d <= 2.2 for d in locked)
+
+
 # -- the policy alone --------------------------------------------------------------------------
 
 

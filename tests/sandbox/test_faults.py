@@ -41,6 +41,12 @@ def test_same_seed_same_decisions_and_shares_are_respected():
     assert first.count(None) > 2600
 
 
+def test_423_is_drawn_for_hubspot_only():
+    plan = FaultPlan.parse("423:1")
+    assert plan.draw_call_fault("hubspot", "hubspot.batch_update") == "423"
+    assert plan.draw_call_fault("salesforce", "salesforce.composite") is None
+
+
 def test_no_faults_means_no_draws_and_fixed_latency():
     plan = FaultPlan.parse("", latency_ms=100)
     assert plan.draw_call_fault("hubspot", "hubspot.search") is None

@@ -72,3 +72,33 @@ def test_sandbox_serves_on_the_port_asked_for(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 0
+
+
+def test_init_and_sandbox_with_hubspot_over_tls(tmp_path):
+    """`init --sandbox --hubspot-tls` and `sandbox --hubspot-tls` agree: the HubSpot connection
+    reaches the emulator over https, trusting the sandbox's CA through the config's ca_file."""
+    from connector.config import load_config
+    from connector.crm import open_crm
+    from connector.sandbox.server import bind_socket
+    probe = bind_socket(0)
+    port = probe.getsockname()[1]
+    probe.close()
+    assert main(["init", "--dir", str(tmp_path), "--sandbox", "--port", str(port),
+                 "--hubspot-tls"]) == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connector", "sandbox", "--seed", "none", "--json", "--port",
+         str(port), "--hubspot-tls"], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        facts = json.loads(proc.stdout.readline())
+        assert facts["hubspot"]["base_url"] == f"https://127.0.0.1:{port + 1}"
+        assert facts["hubspot"]["ca_file"] == facts["salesforce"]["ca_file"]
+        connection = load_config(tmp_path / "leadscore.toml").connection("hubspot")
+        assert connection.base_url == facts["hubspot"]["base_url"]
+        crm = open_crm(connection)
+        try:
+            assert "email" in {field.name for field in crm.describe().fields.values()}
+        finally:
+            crm.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0

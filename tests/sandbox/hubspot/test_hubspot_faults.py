@@ -35,18 +35,40 @@ def test_injected_429_on_search_names_the_secondly_policy(sandbox, http, base_ur
     assert answer.json()["policyName"] == "SECONDLY" and answer.headers["Retry-After"] == "1"
 
 
-@pytest.mark.parametrize("status", [500, 502, 503])
+@pytest.mark.parametrize("status", [500, 502, 503, 423])
 def test_injected_server_errors(sandbox, client, http, base_url, status):
     sandbox.set_faults(f"hubspot:{status}:1")
     answer = http.post(f"{base_url}/crm/v3/objects/contacts/batch/read",
                        json={"inputs": [{"id": "1001"}], "properties": [],
                              "propertiesWithHistory": []})
     assert answer.status_code == status
-    body = answer.json()
-    assert body["status"] == "error" and body["category"] and body["correlationId"]
+    if status == 502:  # the edge's HTML page, not HubSpot's JSON
+        assert answer.headers["Content-Type"].startswith("text/html")
+        assert "<h1>502 Bad Gateway</h1>" in answer.text
+    else:
+        body = answer.json()
+        assert body["status"] == "error" and body["correlationId"]
+        assert answer.headers["X-HubSpot-Correlation-Id"] == body["correlationId"]
+        if status == 500:  # HubSpot's 500 carries no category
+            assert body == {"status": "error", "message": "internal error",
+                            "correlationId": body["correlationId"]}
+        else:
+            assert body["category"] == ("LOCKED" if status == 423 else "INTERNAL_ERROR")
     with pytest.raises(ContactsError) as caught:
         client.crm.contacts.basic_api.get_by_id("1001")
     assert caught.value.status == status
+
+
+def test_423_locks_writes_only_where_asked(sandbox, client, http, base_url):
+    """``423`` is a HubSpot fault (Salesforce has none); route-scoped like any other."""
+    sandbox.set_faults("hubspot.batch_update:423:1")
+    with pytest.raises(ContactsError) as caught:
+        update_all(client, ["1201"], "locked")
+    assert caught.value.status == 423 and '"category":"LOCKED"' in caught.value.body
+    assert "2 seconds" in caught.value.body
+    assert http.get(f"{base_url}/crm/v3/objects/contacts/1201").status_code == 200
+    sandbox.set_faults("")
+    assert update_all(client, ["1201"], "unlocked").status == "COMPLETE"
 
 
 def test_slow_answers(sandbox, http, base_url):

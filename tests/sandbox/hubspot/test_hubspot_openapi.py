@@ -1,8 +1,9 @@
 """Real responses of the emulator, success and error, validated against HubSpot's OpenAPI specs.
 
 The specs live in ``../shared/specs/hubspot`` (read through ``tests.shared_data``, skipped when
-absent). Known difference (specs README, notes 2.7): 429 bodies carry ``errorType`` and
-``policyName`` instead of ``category``, so they are checked against the notes instead. The
+absent). Known differences (specs README, notes 2.7): 429 bodies carry ``errorType`` and
+``policyName`` instead of ``category``, and HubSpot's 500 body has no ``category`` either, so
+those two are checked against what HubSpot sends instead. The
 specs declare error bodies as ``*/*``; the test reads them as the JSON HubSpot sends.
 """
 
@@ -116,6 +117,26 @@ def test_record_fault_207_matches_the_spec(sandbox, specs, http, base_url):
     assert answer.status_code == 207
     specs["contacts"].validate_response(RequestsOpenAPIRequest(answer.request),
                                         RequestsOpenAPIResponse(answer))
+
+
+@pytest.mark.parametrize("status", [423, 503])
+def test_injected_lock_and_unavailable_bodies_match_the_spec(sandbox, specs, http, base_url,
+                                                             status):
+    sandbox.set_faults(f"hubspot.batch_update:{status}:1")
+    answer = http.post(f"{base_url}{C}/batch/update", json={"inputs": [
+        {"id": "1004", "properties": {"jobtitle": "Spec"}}]})
+    assert answer.status_code == status
+    specs["contacts"].validate_response(RequestsOpenAPIRequest(answer.request),
+                                        RequestsOpenAPIResponse(answer))
+
+
+def test_500_bodies_follow_hubspot_not_the_error_schema(sandbox, http, base_url):
+    """Like 429s, HubSpot's 500 departs from the Error schema: no ``category``."""
+    sandbox.set_faults("hubspot.batch_update:500:1")
+    answer = http.post(f"{base_url}{C}/batch/update", json={"inputs": [
+        {"id": "1004", "properties": {"jobtitle": "Spec"}}]})
+    assert answer.status_code == 500
+    assert set(answer.json()) == {"status", "message", "correlationId"}
 
 
 def test_429_bodies_follow_the_notes_not_the_error_schema(portal, http, base_url):

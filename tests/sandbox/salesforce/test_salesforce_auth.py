@@ -119,6 +119,36 @@ def test_sessions_expire_after_their_lifetime(org, sf):
         org.session_lifetime_s = lifetime
 
 
+@pytest.fixture
+def shifted_clock(org):
+    """Move the org's clock forward by hand: ``shift(seconds)``. Restored afterwards."""
+    offset = [0.0]
+    real = org.clock
+    org.clock = lambda: real() + offset[0]
+    yield lambda seconds: offset.__setitem__(0, offset[0] + seconds)
+    org.clock = real
+
+
+def test_activity_keeps_a_session_alive_past_its_timeout(org, sf, make_client, shifted_clock):
+    """Salesforce's timeout counts from the last activity; activity is recorded once at least
+    half the timeout has passed, so calls in the first half do not extend it."""
+    timeout = org.session_lifetime_s
+    idle = make_client()
+    shifted_clock(timeout * 0.6)
+    sf.limits()  # past half the timeout: recorded, the session now lasts until 1.6 x timeout
+    shifted_clock(timeout * 0.6)  # 1.2 x timeout since issue, 0.6 x since the last activity
+    assert sf.limits()["DailyApiRequests"]
+    with pytest.raises(SalesforceExpiredSession) as caught:  # never used since its issue
+        idle.limits()
+    assert caught.value.content == INVALID_SESSION
+    early = make_client()
+    shifted_clock(timeout * 0.3)
+    early.limits()  # in the first half: not recorded
+    shifted_clock(timeout * 0.75)  # 1.05 x timeout since issue, the last recorded activity
+    with pytest.raises(SalesforceExpiredSession):
+        early.limits()
+
+
 def test_expire_fault_ends_sessions_every_n_calls(sandbox, make_client):
     sandbox.set_faults("expire:3")
     sf = make_client()

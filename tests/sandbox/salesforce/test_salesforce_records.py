@@ -1,5 +1,6 @@
 """Describe, single-record CRUD and composite/sobjects collections through simple-salesforce."""
 
+import json
 import time
 
 import pytest
@@ -60,7 +61,6 @@ def test_single_record_lifecycle_and_stamps(sf, org):
 
 @pytest.mark.parametrize("values, code, fields", [
     ({"LastName": "X", "Company": "Y", "Nope__c": 1}, "INVALID_FIELD", []),
-    ({"LastName": "X", "Company": "Y", "Age__c": "old"}, "INVALID_TYPE_ON_FIELD_IN_RECORD", ["Age__c"]),
     ({"LastName": "X" * 81, "Company": "Y"}, "STRING_TOO_LONG", ["LastName"]),
     ({"Company": "Y"}, "REQUIRED_FIELD_MISSING", ["LastName"]),
     ({"LastName": "X", "Company": "Y", "SystemModstamp": "2024-01-01T00:00:00Z"},
@@ -72,6 +72,24 @@ def test_single_create_errors(sf, values, code, fields):
         sf.Lead.create(values)
     (error,) = caught.value.content
     assert error["errorCode"] == code and error["fields"] == fields and error["message"]
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("old", "Cannot deserialize instance of double from VALUE_STRING value old"),
+    (True, "Cannot deserialize instance of double from VALUE_TRUE value true"),
+    ({"n": 1}, "Cannot deserialize instance of double from START_OBJECT value {"),
+])
+def test_a_value_of_the_wrong_json_type_fails_the_whole_request(sf, value, expected):
+    """Salesforce reads the body before any record check: a JSON_PARSER_ERROR with no fields."""
+    before = sf.query("SELECT COUNT() FROM Lead")["totalSize"]
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.Lead.create({"LastName": "X", "Company": "Y", "Age__c": value})
+    (error,) = caught.value.content
+    assert set(error) == {"message", "errorCode"} and error["errorCode"] == "JSON_PARSER_ERROR"
+    assert error["message"].startswith(expected + " or request may be missing a required field "
+                                       "at [line:1, column:")
+    assert sf.query("SELECT COUNT() FROM Lead")["totalSize"] == before
+    assert sf.Lead.create({"LastName": "X", "Company": "Y", "Age__c": "41"})["success"]
 
 
 def test_single_record_not_found_and_bad_json(sf, http, info):
@@ -98,7 +116,7 @@ def test_collection_create_and_update_in_request_order(sf, org):
         {"attributes": {"type": "Lead"}, "id": "bad-id", "Age__c": 1},
         {"attributes": {"type": "Lead"}, "id": "00QDn0000000ZZZZZZ", "Age__c": 1},
         {"attributes": {"type": "Lead"}, "id": open_ids[0], "Nope__c": 1},
-        {"attributes": {"type": "Lead"}, "id": open_ids[1], "Age__c": "x"},
+        {"attributes": {"type": "Lead"}, "id": open_ids[1], "Age__c": 1e20},
         {"attributes": {"type": "Lead"}, "id": converted[0], "Age__c": 3},
         {"attributes": {"type": "Lead"}, "id": created[1]["id"], "Company": "C" * 256},
         {"attributes": {"type": "Lead"}, "id": created[2]["id"], "IsConverted": True},
@@ -109,10 +127,27 @@ def test_collection_create_and_update_in_request_order(sf, org):
     assert results[0] == {"id": created[0]["id"], "success": True, "errors": []}
     codes = [r["errors"][0]["statusCode"] if r["errors"] else None for r in results]
     assert codes == [None, "MALFORMED_ID", "INVALID_CROSS_REFERENCE_KEY", "INVALID_FIELD",
-                     "INVALID_TYPE_ON_FIELD_IN_RECORD", "CANNOT_UPDATE_CONVERTED_LEAD", "STRING_TOO_LONG",
+                     "NUMBER_OUTSIDE_VALID_RANGE", "CANNOT_UPDATE_CONVERTED_LEAD", "STRING_TOO_LONG",
                      "INVALID_FIELD_FOR_INSERT_UPDATE", "MISSING_ARGUMENT", "INVALID_TYPE"]
     assert all(set(r) == {"success", "errors"} for r in results[1:])
     assert sf.Lead.get(created[0]["id"])["Age__c"] == 40.0
+
+
+def test_one_wrong_json_type_fails_the_whole_collection(sf):
+    ids = lead_ids(sf, "IsConverted = false", 3)
+    before = [sf.Lead.get(i)["SystemModstamp"] for i in ids]
+    records = [{"attributes": {"type": "Lead"}, "id": i, "Age__c": 30} for i in ids]
+    records[2]["Age__c"] = "thirty"
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.restful("composite/sobjects", method="PATCH", json={"records": records})
+    (error,) = caught.value.content
+    assert error["errorCode"] == "JSON_PARSER_ERROR"
+    assert error["message"].startswith("Cannot deserialize instance of double from VALUE_STRING "
+                                       "value thirty or request may be missing a required field")
+    # The location points past the third record's value, not the first one's.
+    column = int(error["message"].rsplit("column:", 1)[1].rstrip("]"))
+    assert column > len(json.dumps({"records": records[:2]}))
+    assert [sf.Lead.get(i)["SystemModstamp"] for i in ids] == before
 
 
 def test_all_or_none_rolls_everything_back(sf):
@@ -120,14 +155,14 @@ def test_all_or_none_rolls_everything_back(sf):
     before = sf.Lead.get(ids[0])
     body = {"allOrNone": True, "records": [
         {"attributes": {"type": "Lead"}, "id": ids[0], "Age__c": 99},
-        {"attributes": {"type": "Lead"}, "id": ids[1], "Age__c": "nope"}]}
+        {"attributes": {"type": "Lead"}, "id": ids[1], "Company": "C" * 256}]}
     first, second = sf.restful("composite/sobjects", method="PATCH", json=body)
     assert first == {"id": ids[0], "success": False, "errors": [{
         "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
         "message": "Record rolled back because not all records were valid and the request was "
                    "using AllOrNone header",
         "fields": []}]}
-    assert second["errors"][0]["statusCode"] == "INVALID_TYPE_ON_FIELD_IN_RECORD"
+    assert second["errors"][0]["statusCode"] == "STRING_TOO_LONG"
     after = sf.Lead.get(ids[0])
     assert (after["Age__c"], after["SystemModstamp"]) == (before["Age__c"], before["SystemModstamp"])
 
@@ -140,4 +175,6 @@ def test_collection_cap_of_200(sf):
     with pytest.raises(SalesforceMalformedRequest) as caught:
         sf.restful("composite/sobjects", method="PATCH", json={"records": [
             {"attributes": {"type": "Lead"}, "id": i, "Score__c": 1} for i in ids + ids[:1]]})
-    assert caught.value.content[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
+    assert caught.value.content == [{
+        "message": "record limit reached. cannot submit more than 200 records into this call",
+        "errorCode": "EXCEEDED_ID_LIMIT"}]

@@ -50,6 +50,24 @@ def test_every_kind_is_hidden_until_granted_then_describable_and_writable(sf):
     with pytest.raises(SalesforceMalformedRequest) as caught:
         sf.Lead.update(lead, {"Num_Kind__c": 1234})
     assert caught.value.content[0]["errorCode"] == "NUMBER_OUTSIDE_VALID_RANGE"
+    # A checkbox is never null: the per-record type error, naming the field.
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.Lead.update(lead, {"Flag_Kind__c": None})
+    assert caught.value.content == [{"message": "Flag Kind: value not of required type: ",
+                                     "errorCode": "INVALID_TYPE_ON_FIELD_IN_RECORD",
+                                     "fields": ["Flag_Kind__c"]}]
+    # A value of the wrong JSON type never reaches the record: the body fails to deserialize.
+    for name, value, kind, token in (("Flag_Kind__c", "maybe", "boolean", "VALUE_STRING"),
+                                     ("Day_Kind__c", "2024-13-45", "date", "VALUE_STRING"),
+                                     ("When_Kind__c", 1714557600, "datetime", "VALUE_NUMBER_INT")):
+        with pytest.raises(SalesforceMalformedRequest) as caught:
+            sf.Lead.update(lead, {name: value})
+        (error,) = caught.value.content
+        assert error["errorCode"] == "JSON_PARSER_ERROR" and "fields" not in error
+        assert error["message"].startswith(f"Cannot deserialize instance of {kind} from {token} "
+                                           f"value {value} or request may be missing a required "
+                                           "field at [line:1, column:")
+    assert sf.Lead.get(lead)["Flag_Kind__c"] is True
 
 
 def test_read_only_grant_refuses_writes(sf):
@@ -65,13 +83,24 @@ def test_read_only_grant_refuses_writes(sf):
 
 def test_duplicates_and_bad_definitions_are_400_lists(sf):
     create_field(sf, "Dup_Field__c", {"type": "Text", "length": 10})
-    with pytest.raises(SalesforceMalformedRequest) as caught:
-        create_field(sf, "Dup_Field__c", {"type": "Text", "length": 10})
-    assert caught.value.content[0]["errorCode"] == "DUPLICATE_VALUE"
-    for metadata in ({"type": "Number", "precision": 30, "scale": 0}, {"type": "Text"}, {"type": "Blob"}):
+    for name in ("Dup_Field__c", "dup_field__c"):  # developer names compare case-insensitively
+        with pytest.raises(SalesforceMalformedRequest) as caught:
+            create_field(sf, name, {"type": "Text", "length": 10})
+        assert caught.value.content == [{
+            "message": f"There is already a field named {name[:-3]} on Lead.",
+            "errorCode": "DUPLICATE_DEVELOPER_NAME", "fields": []}]
+    for metadata in ({"type": "Number", "precision": 30, "scale": 0}, {"type": "Text"}):
         with pytest.raises(SalesforceMalformedRequest) as caught:
             create_field(sf, "Bad_Field__c", metadata)
         assert caught.value.content[0]["errorCode"] == "FIELD_INTEGRITY_EXCEPTION"
+    # An unknown Metadata.type is not a value of the type enumeration: the body fails to parse.
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        create_field(sf, "Bad_Field__c", {"type": "Long Text Area"})
+    (error,) = caught.value.content
+    assert error["errorCode"] == "JSON_PARSER_ERROR" and "fields" not in error
+    assert error["message"].startswith("Cannot deserialize instance of complexvalue from "
+                                       "VALUE_STRING value Long Text Area or request may be "
+                                       "missing a required field at [line:1, column:")
     with pytest.raises(SalesforceMalformedRequest):
         grant(sf, "No_Such_Field__c")
 
