@@ -20,7 +20,7 @@ from connector.errors import LeadscoreError
 from connector.model import load_model, train_model
 from connector.report.build import write_report
 from connector.sandbox import SANDBOX_DIR, Sandbox
-from connector.starter import SANDBOX, sandbox_env
+from connector.starter import sandbox_config, sandbox_env
 from connector.sync import run_sync
 from connector.training_run import recorded_training
 from connector.workspace import Workspace, pull_history
@@ -79,7 +79,7 @@ def write_sandbox_config(workdir: Path, sandbox: Sandbox) -> Path:
     """Write `leadscore.toml` and `.env` in ``workdir`` for the running ``sandbox``."""
     sf_port = int(sandbox.info["salesforce"]["instance_url"].rsplit(":", 1)[1])
     hs_port = int(sandbox.info["hubspot"]["base_url"].rsplit(":", 1)[1])
-    text = SANDBOX.format(sf_port=sf_port, hs_port=hs_port, sandbox_dir=SANDBOX_DIR)
+    text = sandbox_config(sf_port, hs_port)
     text = text.replace('mapping = "mappings/', f'mapping = "{_mappings_dir()}/')
     config = workdir / "leadscore.toml"
     config.write_text(text, encoding="utf-8")

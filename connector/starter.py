@@ -60,7 +60,7 @@ access_token = "HUBSPOT_ACCESS_TOKEN"
 """
 
 SANDBOX = HEADER + """
-# Both connections point at `leadscore sandbox --port {sf_port}` run from this folder
+# Both connections point at `leadscore sandbox --port {sf_port}{hs_flag}` run from this folder
 # (Salesforce on {sf_port} over TLS with the sandbox's own CA, HubSpot on {hs_port}).
 
 [connections.salesforce]
@@ -75,9 +75,19 @@ api_reserve = 0.2
 crm = "hubspot"
 mapping = "mappings/bank-demo-hubspot.yaml"
 auth = "private_app"
-base_url = "http://127.0.0.1:{hs_port}"
+base_url = "{hs_scheme}://127.0.0.1:{hs_port}"{hs_ca}
 api_reserve = 0.2
 """
+
+
+def sandbox_config(sf_port: int, hs_port: int, *, hubspot_tls: bool = False) -> str:
+    """The text of a config whose two connections reach a sandbox on those ports (HubSpot over
+    TLS with the sandbox's CA when it was started with ``--hubspot-tls``)."""
+    return SANDBOX.format(
+        sf_port=sf_port, hs_port=hs_port, sandbox_dir=SANDBOX_DIR,
+        hs_flag=" --hubspot-tls" if hubspot_tls else "",
+        hs_scheme="https" if hubspot_tls else "http",
+        hs_ca=f'\nca_file = "{SANDBOX_DIR}/tls/sandbox-ca.pem"' if hubspot_tls else "")
 
 
 def sandbox_env() -> str:
@@ -91,7 +101,8 @@ def sandbox_env() -> str:
             f"HUBSPOT_ACCESS_TOKEN={HUBSPOT_DEFAULTS['access_token']}\n")
 
 
-def write_project(directory: Path, *, sandbox_port: int | None, force: bool) -> list[Path]:
+def write_project(directory: Path, *, sandbox_port: int | None, force: bool,
+                  hubspot_tls: bool = False) -> list[Path]:
     """Write ``leadscore.toml``, the example mappings and (sandbox) ``.env`` into ``directory``.
 
     Refuses to overwrite existing files unless ``force``; returns the paths written.
@@ -107,8 +118,8 @@ def write_project(directory: Path, *, sandbox_port: int | None, force: bool) -> 
     if sandbox_port is None:
         config.write_text(PRODUCTION, encoding="utf-8")
     else:
-        config.write_text(SANDBOX.format(sf_port=sandbox_port, hs_port=sandbox_port + 1,
-                                         sandbox_dir=SANDBOX_DIR), encoding="utf-8")
+        config.write_text(sandbox_config(sandbox_port, sandbox_port + 1,
+                                         hubspot_tls=hubspot_tls), encoding="utf-8")
         env.write_text(sandbox_env(), encoding="utf-8")
         env.chmod(0o600)
     written = list(targets)

@@ -67,7 +67,11 @@ def sandbox(
     faults: str = typer.Option("", "--faults", help="Fault spec, e.g. `429:0.1,503:0.05,seed:7`."),
     hubspot_tier: str = typer.Option("professional", help="HubSpot rate-limit tier."),
     daily_api_limit: int = typer.Option(100_000, min=1, help="Salesforce daily API allowance."),
-    session_lifetime_s: float = typer.Option(7200.0, min=1.0, help="Salesforce session lifetime."),
+    session_lifetime_s: float = typer.Option(
+        7200.0, min=1.0, help="Salesforce session timeout: seconds of inactivity."),
+    hubspot_tls: bool = typer.Option(
+        False, "--hubspot-tls",
+        help="Serve HubSpot over TLS too, with the Salesforce side's CA (see hubspot.ca_file)."),
     directory: Path = typer.Option(
         Path(SANDBOX_DIR), "--dir",
         help="Where the CA and JWT key are kept across runs (what `init --sandbox` points at)."),
@@ -80,7 +84,8 @@ def sandbox(
         box = Sandbox(crms=crms, port=port, seed=_seed(seed, outcome_column, positive, open_share),
                       latency_ms=latency_ms, jitter_ms=jitter_ms, faults=faults,
                       hubspot_tier=hubspot_tier, daily_api_limit=daily_api_limit,
-                      session_lifetime_s=session_lifetime_s, directory=directory)
+                      session_lifetime_s=session_lifetime_s, directory=directory,
+                      hubspot_tls=hubspot_tls)
     except FaultSpecError as error:
         raise ConfigError(f"--faults: {error}", "See `leadscore sandbox --help`.") from None
     stop = threading.Event()

@@ -39,8 +39,11 @@ from connector.errors import (
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-"""Answers worth repeating: rate limited, or the CRM (or a proxy in front of it) is busy."""
+RETRY_STATUSES = frozenset({423, 429, 500, 502, 503, 504})
+"""Answers worth repeating: locked, rate limited, or the CRM (or a proxy in front of it) busy."""
+LOCKED_WAIT_S = 2.0
+"""HubSpot answers 423 Locked to bursts of writes and documents the lock as lasting 2 seconds;
+without a ``Retry-After`` the retry waits that long (plus jitter) instead of backing off."""
 POOL_SIZE = 8
 """Kept-alive connections per host: the sync engine's write batches in flight plus its
 prefetching pull (and a spare)."""
@@ -67,7 +70,7 @@ def retry_after_seconds(value: str | None, now: Callable[[], datetime] = lambda:
 @dataclass(frozen=True)
 class ErrorTable:
     """Which of our errors a CRM answer becomes: ``(status, code)`` first, then ``(status, None)``,
-    then the status family (429 rate limited, 5xx unavailable, other 4xx a request we got wrong).
+    then the status family (423/429 slow down, 5xx unavailable, other 4xx a request we got wrong).
     """
 
     crm: str
@@ -77,10 +80,12 @@ class ErrorTable:
               retry_after: float | None = None) -> LeadscoreError:
         """The error to raise for one answer, its message naming the CRM, status and code."""
         cls = (self.entries.get((status, code)) or self.entries.get((status, None))
-               or (CRMRateLimitedError if status == 429 else
+               or (CRMRateLimitedError if status in (423, 429) else
                    CRMUnavailableError if status >= 500 else CRMRequestError))
         text = f"{self.crm} answered {status}{f' {code}' if code else ''}: {message}"
         if issubclass(cls, CRMRateLimitedError):
+            if retry_after is None and status == 423:
+                retry_after = LOCKED_WAIT_S
             return cls(text, retry_after=retry_after)
         return cls(text)
 
