@@ -16,6 +16,7 @@ from typing import Literal
 from connector.errors import LeadscoreError, MappingError
 from connector.mapping import Condition, Mapping, canonical, compose_with_lines
 from connector.records import FieldCatalog, FieldInfo
+from connector.writeback import PROBABILITY_DIGITS
 
 Severity = Literal["ok", "warning", "problem"]
 
@@ -81,6 +82,8 @@ _OUTPUT_KINDS = {"score": {"number"}, "probability": {"number"}, "scored_at": {"
                  "tier": {"string", "text", "picklist"}, "reason": {"string", "text"},
                  "model_version": {"string", "text"}}
 VERSION_LENGTH = len("v0001")
+# scoring.scale -> the highest score written (connector.scoring.to_scores: both are 0-100)
+SCORE_MAX = {"probability": 100, "percentile": 100}
 
 
 def locator(mapping: Mapping) -> Callable[[tuple], str]:
@@ -169,6 +172,40 @@ def _needed_length(mapping: Mapping, role: str) -> tuple[int, str] | None:
     return None
 
 
+def _needed_number(mapping: Mapping, role: str) -> tuple[int, int, str] | None:
+    """(largest value, decimals, what writes it) of a number output, or None."""
+    if role == "score":
+        scale = mapping.scoring.scale
+        return SCORE_MAX[scale], 0, f"scores (scoring.scale: {scale}) go up to"
+    if role == "probability":
+        return 1, PROBABILITY_DIGITS, "the probability goes up to"
+    return None
+
+
+def _number_fit(mapping: Mapping, role: str, info: FieldInfo, where: str) -> Finding | None:
+    """A number output whose precision/scale cannot hold what the write-back sends, or None."""
+    need, limit = _needed_number(mapping, role), info.max_number
+    if need is None or limit is None:
+        return None
+    top, decimals, what = need
+    scale = info.scale or 0
+    short = []
+    if limit < top:
+        short.append(f"holds numbers up to {limit} ({info.capacity}) but {what} {top}")
+    if scale < decimals:
+        short.append(f"keeps {scale} decimal{'s' * (scale != 1)} ({info.capacity}) but {role} "
+                     f"values have {decimals}")
+    if not short:
+        return None
+    whole = max(info.precision - scale, len(str(top)))
+    wanted = f"Number({whole + max(scale, decimals)},{max(scale, decimals)})"
+    obj, name = mapping.object, info.name
+    return Finding.problem(
+        "outputs", name, f"{obj}.{name} {' and '.join(short)} ({where})",
+        f"widen {obj}.{name} to {wanted} or more (Salesforce Setup: Length "
+        f"{whole}, Decimal Places {max(scale, decimals)})")
+
+
 def _output_fit(mapping: Mapping, role: str, info: FieldInfo, where: str) -> list[Finding]:
     obj, name = mapping.object, info.name
     if not info.updateable:
@@ -188,6 +225,9 @@ def _output_fit(mapping: Mapping, role: str, info: FieldInfo, where: str) -> lis
             return [Finding.problem("outputs", name, f"{obj}.{name} has no option "
                                     f"{', '.join(absent)} for the tiers ({where})",
                                     f"add {', '.join(absent)} to the picklist's values")]
+    misfit = _number_fit(mapping, role, info, where) if info.kind == "number" else None
+    if misfit:
+        return [misfit]
     need = _needed_length(mapping, role)
     if need and info.length is not None and info.length < need[0]:
         return [Finding.problem(

@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any, Literal
 
 FieldKind = Literal["string", "text", "number", "boolean", "date", "datetime", "picklist",
@@ -20,6 +21,8 @@ FieldKind = Literal["string", "text", "number", "boolean", "date", "datetime", "
 """CRM-neutral field kinds. ``string`` is short text, ``text`` long text (a textarea)."""
 
 TEXT_KINDS = ("string", "text")
+_NUMBER_TYPES = {"currency": "Currency", "percent": "Percent"}  # else Number(precision,scale)
+_EXACT = Context(prec=400, rounding=ROUND_HALF_UP)  # room for every finite float's digits
 
 
 def parse_stamp(value: str) -> datetime:
@@ -41,7 +44,10 @@ class FieldInfo:
 
     ``crm_type`` is the CRM's own type name (``double``, ``enumeration``...), ``kind`` the neutral
     one. ``length`` is the text capacity in characters (None if the CRM states none);
-    ``picklist`` the allowed values of a picklist (empty when any value goes).
+    ``picklist`` the allowed values of a picklist (empty when any value goes). ``precision`` and
+    ``scale`` are a number's total digits and digits after the point (None when the CRM states
+    none, as HubSpot's numbers): it holds magnitudes below ``10 ** (precision - scale)``, and
+    the CRM rounds what it stores to ``scale`` decimals.
     """
 
     name: str
@@ -52,6 +58,30 @@ class FieldInfo:
     updateable: bool = True
     picklist: tuple[str, ...] = ()
     custom: bool = False
+    precision: int | None = None
+    scale: int | None = None
+
+    @property
+    def capacity(self) -> str | None:
+        """A number field's shape as an admin sees it (``Number(3,0)``), or None without one."""
+        if self.precision is None:
+            return None
+        return f"{_NUMBER_TYPES.get(self.crm_type, 'Number')}({self.precision},{self.scale or 0})"
+
+    @property
+    def max_number(self) -> Decimal | None:
+        """The largest magnitude this number field stores (``99`` for Number(2,0)), or None."""
+        if self.precision is None:
+            return None
+        scale = self.scale or 0
+        return Decimal(10) ** (self.precision - scale) - Decimal(10) ** -scale
+
+    def stored_number(self, value: float) -> Decimal:
+        """``value`` rounded to this field's scale, as the CRM stores it (exactly, half up)."""
+        exact = Decimal(repr(float(value))) if isinstance(value, float) else Decimal(int(value))
+        if self.scale is None:
+            return exact
+        return exact.quantize(Decimal(1).scaleb(-self.scale), context=_EXACT)
 
     def problem_with(self, value: Any) -> tuple[str, str] | None:
         """Why ``value`` cannot be written to this field, as ``(code, reason)``; None if it can."""
@@ -69,6 +99,10 @@ class FieldInfo:
             if isinstance(value, bool) or not isinstance(value, int | float) or (
                     isinstance(value, float) and not math.isfinite(value)):
                 return "INVALID_TYPE", f"{self.name} takes a finite number, got {value!r}"
+            limit = self.max_number
+            if limit is not None and abs(self.stored_number(value)) > limit:
+                return ("NUMBER_OUTSIDE_VALID_RANGE",
+                        f"{self.name} holds numbers up to {limit} ({self.capacity}); got {value}")
         elif self.kind == "boolean" and not isinstance(value, bool):
             return "INVALID_TYPE", f"{self.name} takes true/false, got {value!r}"
         elif self.kind == "datetime" and not (isinstance(value, datetime) and value.tzinfo):
@@ -110,7 +144,8 @@ class FieldCatalog:
 
     def refusal(self, write: RecordWrite) -> WriteResult | None:
         """Why ``write`` must not be sent (unknown or read-only field, wrong type, text too long,
-        not a picklist option) as an unsent :class:`WriteResult`, or None if it may go."""
+        number too large, not a picklist option) as an unsent :class:`WriteResult`, or None if
+        it may go."""
         for name, value in write.values.items():
             info = self.fields.get(name)
             problem = (("UNKNOWN_FIELD", f"{self.object_name} has no field {name}")

@@ -93,7 +93,8 @@ def output_values(lead: LeadScore, mapping: FieldMapping, *, model_version: str,
     mapping's :func:`output_plan`, when the caller has it at hand).
 
     Text is cut to the mapping's ``max_length`` and to the CRM field's length, so the write is
-    never refused for length.
+    never refused for length; a fraction is rounded to the CRM field's scale, as the CRM would
+    store it, so the value held afterwards compares equal to the one written.
     """
     by_role: dict[str, Any] = {
         "score": int(lead.score), "tier": lead.tier, "reason": lead.reason,
@@ -107,6 +108,8 @@ def output_values(lead: LeadScore, mapping: FieldMapping, *, model_version: str,
         info = catalog.get(field) if catalog is not None else None
         if isinstance(value, str) and info is not None:
             value = info.fit(value)
+        elif isinstance(value, float) and info is not None and info.scale is not None:
+            value = float(info.stored_number(value))
         values[field] = value
     return values
 

@@ -46,11 +46,15 @@ outputs:
 
 
 def salesforce_mapping(directory: Path, *, age_field: str = "Age__c", reason_length: int = 300,
-                       name: str = "mapping.yaml") -> Path:
-    """Write a small Salesforce mapping for :func:`small_seed` data and return its path."""
+                       name: str = "mapping.yaml", probability: str | None = None) -> Path:
+    """Write a small Salesforce mapping for :func:`small_seed` data and return its path
+    (with ``probability``, that output field too)."""
     path = directory / name
-    path.write_text(SALESFORCE_MAPPING.replace("AGE_FIELD", age_field)
-                    .replace("REASON_LENGTH", str(reason_length)), encoding="utf-8")
+    text = SALESFORCE_MAPPING.replace("AGE_FIELD", age_field).replace("REASON_LENGTH",
+                                                                      str(reason_length))
+    if probability:
+        text += f"  probability: {probability}\n"
+    path.write_text(text, encoding="utf-8")
     return path
 
 

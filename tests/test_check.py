@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -23,15 +24,20 @@ def sandbox(tmp_path):
         yield running
 
 
-def provision(config, sandbox, mapping_path, *, grant: bool = True, edit: bool = True) -> None:
-    """Create the mapping's output fields (as `leadscore fields create` does), then grant
+def provision(config, sandbox, mapping_path, *, grant: bool = True, edit: bool = True,
+              digits: dict[str, tuple[int, int]] | None = None) -> None:
+    """Create the mapping's output fields (as `leadscore fields create` does, or with the
+    (precision, scale) in ``digits`` as an admin might make them by hand in Setup), then grant
     field-level security as the admin would in Setup (or not)."""
+    specs = [replace(spec, precision=digits[spec.name][0], scale=digits[spec.name][1])
+             if spec.name in (digits or {}) else spec
+             for spec in output_specs(load_mapping(mapping_path))]
     crm = Workspace(load_config(config), "salesforce").open_crm()
     try:
-        crm.ensure_fields(output_specs(load_mapping(mapping_path)))
+        crm.ensure_fields(specs)
     finally:
         crm.close()
-    for spec in output_specs(load_mapping(mapping_path)):
+    for spec in specs:
         if grant:
             sandbox.salesforce.grant_field_access(spec.name, edit=edit)
 
@@ -84,6 +90,46 @@ def test_an_output_field_too_short(tmp_path, sandbox, capsys):
     assert code == 3
     [line] = lines_with(out, "LS_Reason__c holds 300 characters")
     assert "outputs.reason.max_length is 1000" in line and "widen Lead.LS_Reason__c" in line
+
+
+def test_a_probability_output_of_the_default_size_passes(tmp_path, sandbox, capsys):
+    config = write_config(tmp_path, sandbox)
+    provision(config, sandbox, salesforce_mapping(tmp_path, probability="LS_Probability__c"))
+    code, out = run(config, capsys)
+    assert code == 0, out
+    assert "4 output fields exist and are writable" in out
+
+
+def test_a_score_field_too_small_for_a_score_of_100(tmp_path, sandbox, capsys):
+    config = write_config(tmp_path, sandbox)
+    provision(config, sandbox, salesforce_mapping(tmp_path), digits={"LS_Score__c": (2, 0)})
+    code, out = run(config, capsys)
+    assert code == 3
+    [line] = lines_with(out, "LS_Score__c")
+    assert "Lead.LS_Score__c holds numbers up to 99 (Number(2,0)) but scores (scoring.scale: " \
+           "probability) go up to 100 (" in line and "outputs.score" in line
+    assert "widen Lead.LS_Score__c to Number(3,0)" in line
+    assert "check found 1 problem in connection 'salesforce'" in out
+
+
+@pytest.mark.parametrize("digits, says, wanted", [
+    ((3, 2), "keeps 2 decimals (Number(3,2)) but probability values have 3", "Number(4,3)"),
+    ((3, 3), "holds numbers up to 0.999 (Number(3,3)) but the probability goes up to 1",
+     "Number(4,3)"),
+    ((2, 2), ("holds numbers up to 0.99 (Number(2,2)) but the probability goes up to 1 and "
+              "keeps 2 decimals (Number(2,2)) but probability values have 3"), "Number(4,3)"),
+])
+def test_a_probability_field_too_small_for_its_values(tmp_path, sandbox, capsys, digits, says,
+                                                      wanted):
+    config = write_config(tmp_path, sandbox)
+    mapping = salesforce_mapping(tmp_path, probability="LS_Probability__c")
+    provision(config, sandbox, mapping, digits={"LS_Probability__c": digits})
+    code, out = run(config, capsys)
+    assert code == 3
+    [line] = lines_with(out, "LS_Probability__c")
+    assert f"Lead.LS_Probability__c {says} (" in line and "outputs.probability" in line
+    assert f"widen Lead.LS_Probability__c to {wanted}" in line
+    assert "check found 1 problem" in out
 
 
 def test_an_output_field_without_field_level_security(tmp_path, sandbox, capsys):

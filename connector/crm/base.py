@@ -105,9 +105,10 @@ class CRM(Protocol):
         the order given.
 
         Values are checked against :meth:`describe` first (unknown or read-only field, type,
-        text length, picklist option); a record that fails is not sent and its result says which
-        field and why. One bad record never fails the others: records the CRM rejects for
-        transient reasons are re-sent once, the rest reported with the CRM's code and message.
+        text length, a number beyond the field's precision, picklist option); a record that
+        fails is not sent and its result says which field and why. One bad record never fails
+        the others: records the CRM rejects for transient reasons are re-sent once, the rest
+        reported with the CRM's code and message.
         Raises ``ValueError`` if ``batch`` is larger than :attr:`write_batch_size`.
         """
 

@@ -40,7 +40,7 @@ def property_info(prop: Any) -> FieldInfo:
         name=prop.name, label=prop.label or prop.name, kind=kind, crm_type=prop.type,
         length=TEXT_LIMIT if kind in ("string", "text") else None, updateable=not read_only,
         picklist=tuple(o.value for o in prop.options or ()) if kind == "picklist" else (),
-        custom=not prop.hubspot_defined)
+        custom=not prop.hubspot_defined, precision=None, scale=None)  # numbers state no digits
 
 
 def _create_body(spec: FieldSpec) -> PropertyCreate:

@@ -22,16 +22,33 @@ KINDS = {
 }
 
 
+WHOLE_NUMBER_TYPES = ("int", "long")  # describe states their size in ``digits``, precision 0
+
+
+def _digits(entry: dict) -> tuple[int | None, int | None]:
+    """(precision, scale) of a number field's describe entry; (None, None) when it states none.
+
+    ``double``, ``currency`` and ``percent`` fields give ``precision`` (total digits) and
+    ``scale`` (decimals); ``int`` and ``long`` give their size in ``digits`` and take no decimals.
+    """
+    if entry.get("type") in WHOLE_NUMBER_TYPES:
+        digits = entry.get("digits") or entry.get("precision") or None
+        return (digits, 0) if digits else (None, None)
+    precision = entry.get("precision") or None
+    return (precision, entry.get("scale") or 0) if precision else (None, None)
+
+
 def field_info(entry: dict) -> FieldInfo:
     """A describe ``fields[]`` entry as a :class:`FieldInfo`."""
     kind = KINDS.get(entry.get("type", ""), "other")
+    precision, scale = _digits(entry) if kind == "number" else (None, None)
     return FieldInfo(
         name=entry["name"], label=entry.get("label") or entry["name"], kind=kind,
         crm_type=entry.get("type", ""),
         length=(entry.get("length") or None) if kind in ("string", "text") else None,
         updateable=bool(entry.get("updateable")),
         picklist=tuple(p["value"] for p in entry.get("picklistValues") or () if p.get("active")),
-        custom=bool(entry.get("custom")))
+        custom=bool(entry.get("custom")), precision=precision, scale=scale)
 
 
 def _metadata(spec: FieldSpec) -> dict[str, Any]:

@@ -35,6 +35,32 @@ def test_describe_gives_a_typed_catalog(case, crm):
     assert catalog[name].kind == "picklist" and value in catalog[name].picklist
 
 
+def test_describe_states_a_number_fields_digits_where_the_crm_has_them(case):
+    crm = case.connect()
+    specs = case.specs()
+    crm.ensure_fields(specs)
+    if case.name == "salesforce":
+        case.admin.grant([spec.name for spec in specs])
+    catalog = crm.describe(refresh=True)
+    digits = {spec.name: (catalog[spec.name].precision, catalog[spec.name].scale)
+              for spec in specs}
+    tier = next(spec.name for spec in specs if spec.kind == "string")
+    if case.name == "salesforce":  # as created: Number(3,0) and Number(5,4)
+        assert digits["LS_Score__c"] == (3, 0) and digits["LS_Probability__c"] == (5, 4)
+        assert catalog["LS_Score__c"].max_number == 999
+        assert catalog["LS_Probability__c"].capacity == "Number(5,4)"
+        assert (catalog["AnnualRevenue"].precision, catalog["AnnualRevenue"].scale) == (18, 0)
+        assert catalog["AnnualRevenue"].capacity == "Currency(18,0)"
+        # an int field states its size in `digits`, and takes no decimals
+        assert (catalog["NumberOfEmployees"].precision, catalog["NumberOfEmployees"].scale) \
+            == (8, 0)
+    else:  # HubSpot numbers state no precision: any size goes
+        assert digits["ls_score"] == digits["ls_probability"] == (None, None)
+        assert catalog["ls_score"].max_number is None
+        assert catalog["ls_score"].problem_with(10 ** 12) is None
+    assert digits[tier] == (None, None)  # text has a length, not digits
+
+
 def test_a_missing_variable_is_named_with_its_flow(case):
     variable = "SALESFORCE_PASSWORD" if case.name == "salesforce" else "HUBSPOT_ACCESS_TOKEN"
     environ = {k: v for k, v in case.environ.items() if k != variable}

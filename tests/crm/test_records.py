@@ -10,6 +10,7 @@ from connector.crm import available_crms, get_crm
 from connector.crm.hubspot import HubSpotCRM
 from connector.crm.salesforce import SalesforceCRM
 from connector.errors import ConfigError
+from connector.mapping import Mapping
 from connector.records import (
     Cursor,
     FieldCatalog,
@@ -19,6 +20,8 @@ from connector.records import (
     SeenWindow,
     parse_stamp,
 )
+from connector.scoring import LeadScore
+from connector.writeback import output_values
 
 
 def test_adapters_are_found_by_entry_point():
@@ -52,6 +55,65 @@ def test_values_a_field_cannot_take_are_named(info, value, code):
 ])
 def test_values_a_field_takes_pass(info, value):
     assert info.problem_with(value) is None
+
+
+def _number(precision: int | None, scale: int | None, crm_type: str = "double") -> FieldInfo:
+    return FieldInfo("LS_Score__c", "Lead score", "number", crm_type, precision=precision,
+                     scale=scale)
+
+
+@pytest.mark.parametrize("info, value, reason", [
+    (_number(2, 0), 100, "LS_Score__c holds numbers up to 99 (Number(2,0)); got 100"),
+    (_number(2, 0), -100, "LS_Score__c holds numbers up to 99 (Number(2,0)); got -100"),
+    (_number(2, 0), 99.5, "LS_Score__c holds numbers up to 99 (Number(2,0)); got 99.5"),
+    (_number(4, 3), 10, "LS_Score__c holds numbers up to 9.999 (Number(4,3)); got 10"),
+    (_number(4, 3), 9.9995, "LS_Score__c holds numbers up to 9.999 (Number(4,3)); got 9.9995"),
+    (_number(3, 3), 1.0, "LS_Score__c holds numbers up to 0.999 (Number(3,3)); got 1.0"),
+    (_number(16, 2, "currency"), 1e15, ("LS_Score__c holds numbers up to 99999999999999.99 "
+                                        "(Currency(16,2)); got 1000000000000000.0")),
+    (_number(18, 0), 1e300,
+     "LS_Score__c holds numbers up to 999999999999999999 (Number(18,0)); got 1e+300"),
+])
+def test_a_number_beyond_the_fields_precision_is_refused(info, value, reason):
+    assert info.problem_with(value) == ("NUMBER_OUTSIDE_VALID_RANGE", reason)
+
+
+@pytest.mark.parametrize("info, value", [
+    (_number(2, 0), 99), (_number(2, 0), -99), (_number(2, 0), 99.4), (_number(2, 0), 0),
+    (_number(4, 3), 9.9994), (_number(4, 3), 1e-300), (_number(3, 0), 100),
+    (_number(18, 0), 999_999_999_999_999_999), (_number(None, None), 10 ** 30),
+])
+def test_a_number_the_field_holds_once_rounded_to_its_scale_passes(info, value):
+    assert info.problem_with(value) is None
+
+
+def test_a_number_is_stored_rounded_half_up_to_the_scale():
+    assert str(_number(4, 3).stored_number(0.1235)) == "0.124"
+    assert str(_number(2, 0).stored_number(98.5)) == "99"
+    assert str(_number(None, None).stored_number(0.1235)) == "0.1235"
+
+
+def test_the_write_back_rounds_a_fraction_to_the_fields_scale():
+    mapping = Mapping.model_validate({
+        "crm": "salesforce", "object": "Lead", "time_field": "CreatedDate",
+        "outcome": {"converted_when": [{"field": "IsConverted", "equals": True}],
+                    "lost_when": [{"field": "Status", "equals": "Closed - Not Converted"}]},
+        "features": [{"field": "Title", "kind": "category", "label": "Title: {value}"}],
+        "outputs": {"score": "S__c", "tier": "T__c", "reason": "R__c", "probability": "P__c"}})
+    lead = LeadScore(probability=0.42371, score=42, tier="Warm", reason="why", contributions={})
+
+    def written(probability: FieldInfo) -> dict:
+        catalog = FieldCatalog("Lead", {"S__c": _number(3, 0), "P__c": probability})
+        return output_values(lead, mapping, model_version="v0001", scored_at=datetime.now(UTC),
+                             catalog=catalog)
+
+    assert written(FieldInfo("P__c", "P", "number", "double", precision=4, scale=3))["P__c"] \
+        == 0.424
+    assert written(FieldInfo("P__c", "P", "number", "double", precision=3, scale=2))["P__c"] \
+        == 0.42  # what the CRM would store, so the next run sees no change
+    assert written(FieldInfo("P__c", "P", "number", "number"))["P__c"] == 0.424  # no scale
+    score = written(FieldInfo("P__c", "P", "number", "double", precision=4, scale=3))["S__c"]
+    assert score == 42 and isinstance(score, int)
 
 
 def test_text_is_cut_to_the_field_length():

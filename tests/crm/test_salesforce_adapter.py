@@ -9,7 +9,7 @@ import pytest
 
 from connector.crm import open_crm, write_all
 from connector.errors import ApiBudgetError, CredentialsError
-from connector.records import RecordWrite
+from connector.records import FieldSpec, RecordWrite
 
 
 @pytest.mark.parametrize("flow", ["password", "client_credentials", "jwt"])
@@ -94,6 +94,39 @@ def test_records_the_org_refuses_are_reported_and_the_rest_saved(salesforce):
     assert failed[ids[10]].code == "ENTITY_IS_DELETED"
     assert {failed["not-an-id"].code, failed["00QDn000000ZZZZMAU"].code} <= {
         "MALFORMED_ID", "INVALID_CROSS_REFERENCE_KEY"}
+
+
+def test_a_number_too_large_for_its_field_is_refused_before_sending(salesforce):
+    """An admin made the score field Number(2,0): 100 cannot go (Salesforce would answer
+    NUMBER_OUTSIDE_VALID_RANGE); the rest of the batch is written in one request."""
+    crm = salesforce.connect()
+    crm.ensure_fields([FieldSpec("LS_Score__c", "Lead score", "number", precision=2, scale=0)])
+    salesforce.admin.grant(["LS_Score__c"])
+    ids = salesforce.admin.create(6)
+    scores = dict(zip(ids, [0, 42, 99, 100, 99.4, 7]))
+    assert crm.describe(refresh=True)["LS_Score__c"].capacity == "Number(2,0)"
+    before = salesforce.admin.stats()
+
+    results = crm.write([RecordWrite(i, {"LS_Score__c": s}) for i, s in scores.items()])
+
+    stats = salesforce.admin.stats()
+    failed = [r for r in results if not r.ok]
+    assert [(r.record_id, r.field, r.code, r.sent) for r in failed] == [
+        (ids[3], "LS_Score__c", "NUMBER_OUTSIDE_VALID_RANGE", False)]
+    assert failed[0].reason == "LS_Score__c holds numbers up to 99 (Number(2,0)); got 100"
+    assert stats["write_requests"] - before["write_requests"] == 1
+    assert stats["records_written"] - before["records_written"] == 5
+    assert stats["records_failed"] == before["records_failed"]  # the 100 never reached the org
+    stored = salesforce.admin.read(ids, ["LS_Score__c"])
+    assert [stored[i]["LS_Score__c"] for i in ids] == [0, 42, 99, None, 99, 7]
+    # What the pre-check lets through the org takes: 99.4 is stored rounded to 99.
+    # Without the pre-check the org itself refuses the value, with its own code and message.
+    raw = salesforce.admin.sf.restful("composite/sobjects", method="PATCH", json={
+        "allOrNone": False, "records": [{"attributes": {"type": "Lead"}, "id": ids[3],
+                                         "LS_Score__c": 100}]})
+    assert raw[0]["errors"] == [{"statusCode": "NUMBER_OUTSIDE_VALID_RANGE",
+                                 "message": "Lead score: value outside of valid range on "
+                                            "numeric field: 100", "fields": ["LS_Score__c"]}]
 
 
 def test_locked_records_are_sent_again_once(salesforce):

@@ -47,9 +47,16 @@ def test_every_kind_is_hidden_until_granted_then_describable_and_writable(sf):
     with pytest.raises(SalesforceMalformedRequest) as caught:
         sf.Lead.update(lead, {"Pick_Kind__c": "Lukewarm"})
     assert caught.value.content[0]["errorCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
-    with pytest.raises(SalesforceMalformedRequest) as caught:
-        sf.Lead.update(lead, {"Num_Kind__c": 1234})
-    assert caught.value.content[0]["errorCode"] == "NUMBER_OUTSIDE_VALID_RANGE"
+    # Number(3,0) holds 999: Salesforce's "<label>: value outside of valid range on numeric
+    # field: <value>", naming the field; a value rounded past the limit fails the same way.
+    for value in (1234, 999.5):
+        with pytest.raises(SalesforceMalformedRequest) as caught:
+            sf.Lead.update(lead, {"Num_Kind__c": value})
+        assert caught.value.content == [{
+            "message": f"Num Kind: value outside of valid range on numeric field: {value}",
+            "errorCode": "NUMBER_OUTSIDE_VALID_RANGE", "fields": ["Num_Kind__c"]}]
+    sf.Lead.update(lead, {"Num_Kind__c": 998.6})  # decimals beyond the scale are rounded
+    assert sf.Lead.get(lead)["Num_Kind__c"] == 999.0
     # A checkbox is never null: the per-record type error, naming the field.
     with pytest.raises(SalesforceMalformedRequest) as caught:
         sf.Lead.update(lead, {"Flag_Kind__c": None})
