@@ -1,7 +1,7 @@
 """What ``leadscore status`` shows, per connection, read from the state store and the model
 directory only (no CRM call): the last runs and their counts, failures waiting for a retry,
-cursor lag, the live model and its holdout metrics, the API allowance as last reported, who
-holds the connection now, and when each job is next expected.
+cursor lag, the live model and its holdout metrics, the last retraining, the API allowance as
+last reported, who holds the connection now, and when each job is next expected.
 """
 
 from __future__ import annotations
@@ -84,7 +84,8 @@ def connection_status(config: Config, state: StateStore, name: str, now: datetim
     history = state.last_runs(name, limit=max(runs, 20))
     last_start = {kind: next((r.started_at for r in history if r.kind == kind and not r.dry_run),
                              None) for kind in ("sync", "new_leads")}
-    last_start["retrain"] = _last_trained(config, name)
+    retrains = state.last_runs(name, limit=1, kinds=["retrain"])
+    last_start["retrain"] = retrains[0].started_at if retrains else _last_trained(config, name)
     holder = state.lock_holder(name)
     failures = state.failures(name, limit=10)
     return {
@@ -97,6 +98,7 @@ def connection_status(config: Config, state: StateStore, name: str, now: datetim
         "cursor": _lag(state, name, CHANGED, now),
         "new_leads_cursor": _lag(state, name, CREATED, now),
         "model": _model(config, state, name),
+        "last_retrain": _run(retrains[0]) if retrains else None,
         "api": _allowance(history, connection.api_reserve),
         "locked_by": {"owner": holder[0], "lease_until": _iso(holder[1])} if holder else None,
         "next_runs": {job: _iso(at) for job, at in

@@ -68,6 +68,13 @@ def test_fields_train_sync_explain_report(workspace, capsys, tmp_path):
     code, out, _ = run(capsys, "sync", "-c", "salesforce", "--config", config, "--json")
     summary = json.loads(out)
     assert code == 0 and summary["outcome"] == "ok" and summary["counts"]["written"] > 0
+    code, out, _ = run(capsys, "status", "--config", config, "--json")
+    entry = next(e for e in json.loads(out) if e["connection"] == "salesforce")
+    assert code == 0 and entry["runs"][0]["kind"] == "sync"
+    assert entry["last_retrain"]["outcome"] == "ok"
+    assert entry["last_retrain"]["model_version"] == version
+    code, out, _ = run(capsys, "status", "--config", config, "-c", "salesforce")
+    assert code == 0 and "last retrain" in out and f"promoted {version}" in out
 
     lead = next(iter(sandbox.salesforce.hidden_outcomes()))
     code, out, _ = run(capsys, "explain", lead, "-c", "salesforce", "--config", config)

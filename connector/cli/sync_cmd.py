@@ -75,6 +75,10 @@ def _table(entry: dict) -> Table:
     model = entry["model"]
     holdout = ", ".join(f"{k} {v}" for k, v in (model.get("holdout") or {}).items())
     table.add_row("model", f"{model['version'] or 'none'} {holdout}".strip())
+    retrain = entry["last_retrain"]
+    if retrain:
+        table.add_row("last retrain", f"{retrain['started_at']} {retrain['outcome']}: "
+                                      f"{retrain['message']}")
     cursor = entry["cursor"]
     table.add_row("cursor lag", f"{cursor['lag_s']:,.0f} s" if cursor and cursor["lag_s"]
                   is not None else "never synced")
