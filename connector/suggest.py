@@ -4,9 +4,10 @@ Every field of the object is either proposed as a feature (picklists and low-car
 categories, numbers, booleans, dates measured from creation) or left out with the reason written
 beside it as a YAML comment: system fields, outcome fields, personal data, leadscore's own
 outputs, sparse or constant fields, free text, numbers that follow the calendar rather than the
-lead (rates, indices), and fields that leak the outcome (the model's
-leakage rule, plus any single field that ranks closed leads suspiciously well on its own). The
-outcome rule, time field, outputs and tiers follow the examples in ``mappings/``.
+lead (rates, indices), and fields that leak the outcome (the model's leakage rule, plus any
+single field that ranks closed leads suspiciously well on its own). Placeholder numbers such as
+pdays = 999 ("never contacted") become the feature's ``missing_values``. The outcome rule, time
+field, outputs and tiers follow the examples in ``mappings/``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ MAX_CATEGORY_VALUES = 50  # more distinct texts than this in the sample: free te
 SUSPECT_AUC = 0.85  # no single fact known before a sale usually ranks closed leads this well
 PERIOD_SHARE = 0.7  # on the demo: economic indices 0.84-0.97, every lead attribute under 0.3
 MIN_CLOSED = 20
+SENTINEL_SHARE = 0.01  # a placeholder shows up often; a rare 99 is more likely a real 99
+SENTINEL_GAP = 3  # ...and lies well beyond the real values (pdays: 999 vs at most 27)
 
 RULES = {
     "salesforce": {"time_field": "CreatedDate", "reason_length": 1000,
@@ -141,6 +144,28 @@ def period_share(records: Sequence[dict], name: str, time_field: str) -> float:
     return float(1 - within / values.var())
 
 
+def sentinel_values(values: Sequence[float]) -> list[float]:
+    """Placeholder numbers in ``values`` that stand for "unknown" or "never" rather than an
+    amount: an all-nines (9, 99, 999...) or minus-one style value held by at least
+    :data:`SENTINEL_SHARE` of the rows and far outside the range of every other value (pdays =
+    999 for "never contacted", -1 for "not asked"). Left as numbers they would read as the most
+    extreme amount; the mapping's ``missing_values`` makes them missing instead."""
+    array = np.asarray(values, dtype=float)
+    found = []
+    for candidate in np.unique(array):
+        digits = f"{abs(candidate):g}"
+        if not (set(digits) == {"9"} or candidate == -1) or candidate == 9:
+            continue
+        share = float(np.mean(array == candidate))
+        rest = array[array != candidate]
+        if share < SENTINEL_SHARE or rest.size == 0:
+            continue
+        if candidate > 0 and rest.max() * SENTINEL_GAP < candidate or \
+                candidate < 0 and rest.min() >= 0:
+            found.append(int(candidate) if candidate.is_integer() else float(candidate))
+    return found
+
+
 def _candidate(info: FieldInfo, records: Sequence[dict], time_field: str
                ) -> tuple[Feature | None, str]:
     """The feature a field would make on ``records``, or None and why not."""
@@ -156,7 +181,10 @@ def _candidate(info: FieldInfo, records: Sequence[dict], time_field: str
                       "explained by when the record was created (a rate, index or price); the "
                       "model could not carry it into future periods")
     if info.kind == "number":
-        return Feature(field=info.name, kind="number", label=f"{label} {{value}}"), ""
+        present = [v for r in records if (v := to_number(r.get(info.name))) is not None]
+        sentinels = sentinel_values(present)
+        return Feature(field=info.name, kind="number", label=f"{label} {{value}}",
+                       **({"missing_values": sentinels} if sentinels else {})), ""
     if info.kind == "boolean":
         return Feature(field=info.name, kind="boolean", label=f"{label}: {{value}}"), ""
     if info.kind in ("date", "datetime"):

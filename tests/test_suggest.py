@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from connector.cli import main
 from connector.config import load_config
 from connector.mapping import load_mapping
@@ -11,7 +13,7 @@ from connector.model import train_model
 from connector.records import FieldCatalog, FieldInfo
 from connector.sampling import Sample
 from connector.sandbox import Sandbox
-from connector.suggest import suggest_mapping
+from connector.suggest import sentinel_values, suggest_mapping
 from connector.workspace import Workspace, pull_history
 from connector.writeback import output_specs
 from tests.admin_support import small_seed, write_config
@@ -31,6 +33,9 @@ def test_on_the_bank_demo_the_suggestion_checks_and_trains_without_edits(tmp_pat
         assert not features & (OUTCOME_FIELDS | {"Duration__c", "Email", "LastName", "Id"})
         assert {"Age__c", "Job__c", "Poutcome__c", "Campaign__c"} <= features
         assert "Duration__c: leakage" in text and "ConvertedDate" in text
+        pdays = next(f for f in mapping.features if f.field == "Pdays__c")
+        assert pdays.missing_values == [999]  # "never contacted", not 999 days ago
+        assert all(not f.missing_values for f in mapping.features if f.field != "Pdays__c")
 
         workspace = Workspace(load_config(config), "salesforce")
         crm = workspace.open_crm()
@@ -94,6 +99,18 @@ def test_a_field_filled_only_once_the_lead_converted_is_left_out():
     why = dict(suggestion.left_out)
     assert why["Contract_Signed__c"].startswith("leakage: Contract_Signed__c ")
     assert "under 5%" in why["Rare__c"] and why["Status"].startswith("outcome field")
+
+
+@pytest.mark.parametrize("values, sentinels", [
+    ([999] * 96 + list(range(4)), [999]),  # pdays: 999 = never contacted
+    ([-1] * 10 + [5] * 90, [-1]),  # -1 = not asked
+    ([99] * 20 + list(range(80)), []),  # 99 within the range of real values
+    ([9999] + list(range(199)), []),  # under 1 %: more likely one real big value
+    ([9] * 50 + [1] * 50, []),  # a lone digit 9 is an ordinary number
+    (list(range(100)), []),
+])
+def test_placeholder_numbers_are_found(values, sentinels):
+    assert sentinel_values(values) == sentinels
 
 
 def test_strided_sample_spreads_over_the_whole_pull():
