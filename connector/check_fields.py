@@ -16,6 +16,7 @@ from typing import Literal
 from connector.errors import LeadscoreError, MappingError
 from connector.mapping import Condition, Mapping, canonical, compose_with_lines
 from connector.records import FieldCatalog, FieldInfo
+from connector.scoring import SCORE_MAX
 from connector.writeback import PROBABILITY_DIGITS
 
 Severity = Literal["ok", "warning", "problem"]
@@ -82,8 +83,6 @@ _OUTPUT_KINDS = {"score": {"number"}, "probability": {"number"}, "scored_at": {"
                  "tier": {"string", "text", "picklist"}, "reason": {"string", "text"},
                  "model_version": {"string", "text"}}
 VERSION_LENGTH = len("v0001")
-# scoring.scale -> the highest score written (connector.scoring.to_scores: both are 0-100)
-SCORE_MAX = {"probability": 100, "percentile": 100}
 
 
 def locator(mapping: Mapping) -> Callable[[tuple], str]:
@@ -176,7 +175,7 @@ def _needed_number(mapping: Mapping, role: str) -> tuple[int, int, str] | None:
     """(largest value, decimals, what writes it) of a number output, or None."""
     if role == "score":
         scale = mapping.scoring.scale
-        return SCORE_MAX[scale], 0, f"scores (scoring.scale: {scale}) go up to"
+        return SCORE_MAX, 0, f"scores (scoring.scale: {scale}) go up to"
     if role == "probability":
         return 1, PROBABILITY_DIGITS, "the probability goes up to"
     return None

@@ -36,7 +36,7 @@ from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from connector.cron import crontab_trigger
+from connector.cron import crontab_trigger, time_zone
 from connector.errors import ConfigError, CredentialsError
 
 CONFIG_ENV = "LEADSCORE_CONFIG"
@@ -89,7 +89,7 @@ class Schedule(_Strict):
     @model_validator(mode="after")
     def _one_rule_per_job(self) -> Schedule:
         try:
-            crontab_trigger("0 * * * *", self.timezone)  # the zone itself must exist
+            time_zone(self.timezone)
         except ValueError as error:
             raise ValueError(f"timezone: {error}") from None
         for job, interval in (("sync", "sync_every_minutes"), ("retrain", "retrain_every_days")):

@@ -56,7 +56,8 @@ def cron_weekdays(field: str) -> set[int]:
     return days
 
 
-def _zone(name: str) -> ZoneInfo:
+def time_zone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name``, or :class:`ValueError` saying it is unknown."""
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -77,7 +78,7 @@ def crontab_trigger(expression: str, zone: str = "UTC", *, jitter_s: int | None 
     minute, hour, day, month, weekday = fields
     weekdays = None if weekday == "*" else ",".join(CRON_DAYS[d] for d in
                                                     sorted(cron_weekdays(weekday)))
-    tz = _zone(zone)
+    tz = time_zone(zone)
     try:
         return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=weekdays,
                            timezone=tz, jitter=jitter_s)

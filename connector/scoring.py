@@ -26,6 +26,7 @@ from connector.features import FeatureEncoder, parse_time, reader
 from connector.mapping import Feature, Scoring, to_number
 from connector.model.candidates import Candidate
 
+SCORE_MAX = 100  # scores run 0-100 on either scale
 MIN_STRENGTH = 0.05  # log-odds; weaker pushes are noise to a rep and are left out of reasons
 UP, DOWN = "▲", "▼"
 
@@ -67,9 +68,9 @@ def to_scores(probability: np.ndarray, scale: str, reference: Sequence[float]) -
     """Scores 0-100: calibrated percent, or percentile rank within ``reference`` quantiles."""
     probability = np.asarray(probability, dtype=float)
     if scale == "percentile":
-        grid = np.linspace(0, 100, len(reference))
-        return np.clip(np.rint(np.interp(probability, reference, grid)), 0, 100).astype(int)
-    return np.clip(np.rint(probability * 100), 0, 100).astype(int)
+        grid = np.linspace(0, SCORE_MAX, len(reference))
+        return np.clip(np.rint(np.interp(probability, reference, grid)), 0, SCORE_MAX).astype(int)
+    return np.clip(np.rint(probability * SCORE_MAX), 0, SCORE_MAX).astype(int)
 
 
 def to_tiers(scores: np.ndarray, cuts: Sequence[tuple[str, int]]) -> list[str]:

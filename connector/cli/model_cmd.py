@@ -25,11 +25,15 @@ fields_app = typer.Typer(help="Create the CRM fields leadscore writes to.", no_a
 app.add_typer(fields_app, name="fields")
 
 
+def _pull(workspace: Workspace, crm) -> list[dict]:
+    with tracking(f"{workspace.name}: pulling records") as tracker:
+        return list(counted(pull_history(crm, workspace.mapping), tracker))
+
+
 def _pull_all(workspace: Workspace) -> list[dict]:
     crm = workspace.open_crm()
     try:
-        with tracking(f"{workspace.name}: pulling records") as tracker:
-            return list(counted(pull_history(crm, workspace.mapping), tracker))
+        return _pull(workspace, crm)
     finally:
         crm.close()
 
@@ -41,8 +45,7 @@ def train_connection(workspace: Workspace, *, force: bool = False, min_closed: i
     crm = workspace.open_crm()
 
     def pull_and_train():
-        with tracking(f"{workspace.name}: pulling records") as tracker:
-            records = list(counted(pull_history(crm, workspace.mapping), tracker))
+        records = _pull(workspace, crm)
         with tracking(f"{workspace.name}: training on {len(records):,} records"):
             return train_model(records, workspace.mapping, model_dir=workspace.model_dir,
                                force=force, min_closed=min_closed, min_positive=min_positive)

@@ -28,8 +28,8 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-CALL_FAULTS = ("429", "500", "502", "503", "423", "slow", "drop")
 STATUS_FAULTS = ("429", "500", "502", "503", "423")
+CALL_FAULTS = (*STATUS_FAULTS, "slow", "drop")
 HUBSPOT_ONLY = frozenset({"423"})
 """Salesforce has no 423: its lock contention is the per-record UNABLE_TO_LOCK_ROW (``record``)."""
 SETTINGS = ("expire", "record", "retryafter", "slowms", "seed")

@@ -43,11 +43,6 @@ async def read_json_text(request: Request) -> tuple[str, object]:
         raise _json_error(text, exc) from None
 
 
-async def read_json(request: Request):
-    """The request body parsed as JSON, or 400 JSON_PARSER_ERROR as Salesforce words it."""
-    return (await read_json_text(request))[1]
-
-
 def _location(text: str, key: str, occurrence: int) -> str:
     """``[line:L, column:C]`` just past the value of the ``occurrence``-th ``"key":`` in ``text``
     (where Salesforce's JSON reader stops), or the body's start when it cannot be found."""
