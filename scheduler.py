@@ -1,7 +1,7 @@
 """The long-running leadscore process: ``python scheduler.py [--config leadscore.toml]``.
 
 The same as ``leadscore run``: per connection the hourly sync, the new-leads job and weekly
-retraining (see :mod:`connector.schedule`). SIGTERM/SIGINT finish the batch in flight and exit 0.
+retraining (see :mod:`connector.sync.schedule`). SIGTERM/SIGINT finish the batch in flight and exit 0.
 Errors and exit codes go through the CLI's one exit door.
 """
 

@@ -39,7 +39,7 @@ from sklearn.preprocessing import StandardScaler
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from connector.features import FeatureEncoder  # noqa: E402
+from connector.model.features import FeatureEncoder  # noqa: E402
 from connector.mapping import load_mapping  # noqa: E402
 from connector.model import load_model, train_model  # noqa: E402
 from connector.model import metrics  # noqa: E402

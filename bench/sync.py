@@ -51,9 +51,9 @@ from sync_support import (  # noqa: E402
 from connector.config import Config  # noqa: E402
 from connector.sandbox import Sandbox  # noqa: E402
 from connector.sandbox.seeding import SeedData, load_bank  # noqa: E402
-from connector.schedule import ConnectionWorker  # noqa: E402
+from connector.sync.schedule import ConnectionWorker  # noqa: E402
 from connector.state import StateStore  # noqa: E402
-from connector.sync import run_sync  # noqa: E402
+from connector.sync.engine import run_sync  # noqa: E402
 
 PAGE = {"salesforce": 2000, "hubspot": 200}   # largest read page: SOQL batch / search
 BATCH = {"salesforce": 200, "hubspot": 100}
@@ -154,7 +154,7 @@ def new_lead_latency(setup, state, count: int, window_s: float) -> list[float]:
                               environ=environ())
     worker.model_dir = setup.model_dir
     scheduler = BackgroundScheduler(timezone=UTC)
-    from connector.schedule import add_jobs
+    from connector.sync.schedule import add_jobs
     add_jobs(scheduler, worker, now=datetime.now(UTC))
     scheduler.start()
     template = {f.field: None for f in setup.mapping.features}
@@ -231,7 +231,7 @@ from connector.crm import open_crm
 from connector.mapping import load_mapping
 from connector.model import load_model
 from connector.state import StateStore
-from connector.sync import run_sync
+from connector.sync.engine import run_sync
 from connector.config import ConnectionConfig
 connection = ConnectionConfig.model_validate_json(sys.argv[2])
 crm = open_crm(connection, environ=environ())

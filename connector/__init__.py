@@ -11,7 +11,7 @@ from connector.mapping import Mapping, load_mapping
 from connector.model import load_model, restore_model, train_model
 from connector.sandbox import Sandbox
 from connector.state import StateStore
-from connector.sync import RunSummary, run_sync
+from connector.sync.engine import RunSummary, run_sync
 
 __version__ = "0.1.0"
 

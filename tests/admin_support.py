@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from connector.starter import sandbox_env
+from connector.admin.starter import sandbox_env
 from connector.sandbox import Sandbox
 from connector.sandbox.seeding import SeedData, load_csv
 

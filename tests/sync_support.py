@@ -18,7 +18,7 @@ from connector.mapping import Mapping, load_mapping
 from connector.model import load_model, train_model
 from connector.sandbox import HUBSPOT_DEFAULTS, SALESFORCE_DEFAULTS, Sandbox
 from connector.sandbox.seeding import SeedData, load_bank
-from connector.writeback import output_specs
+from connector.sync.writeback import output_specs
 
 ROOT = Path(__file__).resolve().parents[1]
 MAPPINGS = {"salesforce": ROOT / "mappings" / "bank-demo-salesforce.yaml",
@@ -142,7 +142,7 @@ def crm_values(setup: Setup) -> dict[str, dict]:
 def wrong_values(setup: Setup, values: dict[str, dict] | None = None) -> list[str]:
     """Ids of open leads whose output fields differ from what a clean run writes (the model
     applied to the lead's current inputs); ``scored_at`` is not compared."""
-    from connector.writeback import changed_fields, output_values, roles_by_field
+    from connector.sync.writeback import changed_fields, output_values, roles_by_field
 
     values = values if values is not None else crm_values(setup)
     model, mapping = setup.model(), setup.mapping

@@ -11,8 +11,8 @@ from connector.cli import main
 from connector.config import load_config
 from connector.mapping import load_mapping
 from connector.sandbox import Sandbox
-from connector.workspace import Workspace
-from connector.writeback import output_specs
+from connector.sync.workspace import Workspace
+from connector.sync.writeback import output_specs
 from tests.admin_support import salesforce_mapping, small_seed, write_config
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from connector.cli import main
 from connector.config import load_config
-from connector.demo import write_sandbox_config
+from connector.admin.demo import write_sandbox_config
 from connector.sandbox import Sandbox
 from connector.sandbox.seeding import load_bank
 from connector.state import StateStore

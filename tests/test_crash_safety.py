@@ -20,7 +20,7 @@ from test_sync import write_config
 
 from connector.sandbox import Sandbox
 from connector.state import StateStore
-from connector.sync import run_sync
+from connector.sync.engine import run_sync
 
 LEADS = 1500
 
@@ -31,7 +31,7 @@ CHILD = textwrap.dedent("""
     from connector.mapping import load_mapping
     from connector.model import load_model
     from connector.state import StateStore
-    from connector.sync import run_sync
+    from connector.sync.engine import run_sync
 
     config_path, name, phase = sys.argv[1:4]
     config = load_config(config_path)

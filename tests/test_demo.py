@@ -5,7 +5,7 @@ import json
 import pytest
 
 from connector.cli import main
-from connector.demo import grade
+from connector.admin.demo import grade
 from connector.errors import LeadscoreError
 
 

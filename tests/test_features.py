@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector.features import MISSING, OTHER, FeatureEncoder, parse_time
+from connector.model.features import MISSING, OTHER, FeatureEncoder, parse_time
 from connector.mapping import Feature
 
 FEATURES = [

@@ -20,7 +20,7 @@ from test_sync import write_config
 from connector.config import load_config
 from connector.sandbox import Sandbox
 from connector.config import Schedule
-from connector.schedule import ConnectionWorker, build, next_runs
+from connector.sync.schedule import ConnectionWorker, build, next_runs
 from connector.state import StateStore
 
 LEADS = 1500

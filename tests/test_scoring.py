@@ -14,7 +14,7 @@ import pytest
 from connector.mapping import Feature, Scoring, Tier
 from connector.model import load_model, train_model
 from connector.model.candidates import LinearCandidate, TreeCandidate
-from connector.scoring import join_reasons, phrase, tier_cuts, to_scores, to_tiers, value_text
+from connector.model.scoring import join_reasons, phrase, tier_cuts, to_scores, to_tiers, value_text
 
 sys.path.insert(0, str(Path(__file__).parent / "model"))
 from leadsynth import make_leads, make_mapping  # noqa: E402

@@ -11,11 +11,11 @@ from connector.config import load_config
 from connector.mapping import load_mapping
 from connector.model import train_model
 from connector.records import FieldCatalog, FieldInfo
-from connector.sampling import Sample
+from connector.admin.sampling import Sample
 from connector.sandbox import Sandbox
-from connector.suggest import sentinel_values, suggest_mapping
-from connector.workspace import Workspace, pull_history
-from connector.writeback import output_specs
+from connector.admin.suggest import sentinel_values, suggest_mapping
+from connector.sync.workspace import Workspace, pull_history
+from connector.sync.writeback import output_specs
 from tests.admin_support import small_seed, write_config
 
 OUTCOME_FIELDS = {"IsConverted", "Status", "ConvertedDate", "ConvertedAccountId",
@@ -115,7 +115,7 @@ def test_placeholder_numbers_are_found(values, sentinels):
 
 def test_strided_sample_spreads_over_the_whole_pull():
     from connector.records import Page, Record
-    from connector.sampling import _strided
+    from connector.admin.sampling import _strided
     from datetime import UTC, datetime
     stamp = datetime(2026, 1, 1, tzinfo=UTC)
     pages = [Page(tuple(Record(str(i), {}, stamp) for i in range(start, start + 100)), None)

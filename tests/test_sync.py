@@ -25,7 +25,7 @@ from connector.errors import ApiBudgetError, ConnectionLockedError
 from connector.model import train_model
 from connector.sandbox import Sandbox
 from connector.state import StateStore
-from connector.sync import run_sync
+from connector.sync.engine import run_sync
 
 LEADS = 1500
 CRMS = ["salesforce", "hubspot"]

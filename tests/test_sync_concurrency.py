@@ -1,4 +1,4 @@
-"""The engine's overlapped I/O: the prefetching pull (:class:`connector.prefetch.Prefetcher`) and
+"""The engine's overlapped I/O: the prefetching pull (:class:`connector.sync.prefetch.Prefetcher`) and
 concurrent write batches, which must not change what is recorded or when the cursor moves.
 
 The prefetcher tests run on plain Python iterators (it is a generic helper, no HTTP involved);
@@ -17,8 +17,8 @@ from sync_support import NAMES, prepare, small_bank, trained_model, wrong_values
 from connector.records import Cursor
 from connector.sandbox import Sandbox
 from connector.state import StateStore
-from connector.prefetch import Prefetcher
-from connector.sync import run_sync
+from connector.sync.prefetch import Prefetcher
+from connector.sync.engine import run_sync
 
 LEADS = 1500
 

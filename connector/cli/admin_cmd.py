@@ -10,13 +10,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from connector.check import CheckReport, run_check
+from connector.admin.check import CheckReport, run_check
 from connector.cli import app
 from connector.errors import ConfigError
 from connector.mapping import load_mapping
-from connector.sampling import SAMPLE_SIZE
-from connector.suggest import suggest_for_connection
-from connector.workspace import open_workspace
+from connector.admin.sampling import SAMPLE_SIZE
+from connector.admin.suggest import suggest_for_connection
+from connector.sync.workspace import open_workspace
 
 CONFIG = typer.Option(None, "--config", help="Config file (default: $LEADSCORE_CONFIG or ./leadscore.toml).")
 CONNECTION = typer.Option(..., "--connection", "-c", help="Connection name in the config.")

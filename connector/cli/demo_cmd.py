@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.cli import app
-from connector.demo import CONNECTIONS, CRMResult, run_demo
+from connector.admin.demo import CONNECTIONS, CRMResult, run_demo
 
 
 def _table(result: CRMResult) -> Table:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from connector.cli import app
-from connector.starter import write_project
+from connector.admin.starter import write_project
 
 
 @app.command()

@@ -13,10 +13,10 @@ from connector.cli import app
 from connector.cli.progress import counted, tracking
 from connector.errors import ConfigError, RecordRejectedError
 from connector.model import load_model, restore_model, train_model
-from connector.report.build import write_report
-from connector.training_run import recorded_training
-from connector.workspace import Workspace, open_workspace, pull_history
-from connector.writeback import output_specs
+from connector.admin.report.build import write_report
+from connector.sync.training_run import recorded_training
+from connector.sync.workspace import Workspace, open_workspace, pull_history
+from connector.sync.writeback import output_specs
 
 CONFIG = typer.Option(None, "--config", help="Config file (default: $LEADSCORE_CONFIG or ./leadscore.toml).")
 CONNECTION = typer.Option(..., "--connection", "-c", help="Connection name in the config.")

@@ -15,11 +15,11 @@ from connector.config import load_config
 from connector.crm import open_crm
 from connector.mapping import load_mapping
 from connector.model import load_model
-from connector.schedule import configure_logging
-from connector.schedule import run as run_scheduler
+from connector.sync.schedule import configure_logging
+from connector.sync.schedule import run as run_scheduler
 from connector.state import StateStore, utcnow
-from connector.status import status as gather_status
-from connector.sync import RunSummary, run_sync
+from connector.admin.status import status as gather_status
+from connector.sync.engine import RunSummary, run_sync
 
 CONFIG_HELP = "Config file (default: $LEADSCORE_CONFIG or ./leadscore.toml)."
 

@@ -123,7 +123,7 @@ def write_all(crm: CRM, writes: Sequence[RecordWrite]) -> Iterator[list[WriteRes
     """Write ``writes`` in batches of ``crm.write_batch_size``, one at a time, yielding each
     batch's results as soon as it is done, so whatever stops the run (an error, the API budget)
     leaves every finished batch reported and no batch half-sent. (The sync engine sends up to
-    ``write_concurrency`` batches at once instead; see :mod:`connector.sync`.)"""
+    ``write_concurrency`` batches at once instead; see :mod:`connector.sync.engine`.)"""
     size = crm.write_batch_size
     for start in range(0, len(writes), size):
         yield crm.write(writes[start:start + size])

@@ -7,7 +7,7 @@
 
 from connector.model.artifacts import load_model, load_version, restore_model, versions
 from connector.model.train import TrainResult, train_model
-from connector.scoring import LeadScore, ScoringModel
+from connector.model.scoring import LeadScore, ScoringModel
 
 __all__ = ["LeadScore", "ScoringModel", "TrainResult", "load_model", "load_version",
            "restore_model", "train_model", "versions"]

@@ -24,10 +24,10 @@ import shutil
 from pathlib import Path
 
 from connector.errors import ModelMissingError
-from connector.features import FeatureEncoder
+from connector.model.features import FeatureEncoder
 from connector.model.candidates import from_state
 from connector.model.profile import FORMAT as PROFILE_FORMAT
-from connector.scoring import ScoringModel
+from connector.model.scoring import ScoringModel
 
 _VERSION = re.compile(r"^v(\d{4,})$")
 

@@ -15,7 +15,7 @@ Categorical inputs and yes/no flags keep one share per label: the levels the enc
 (already in encoder.json, each seen at least ``min_count`` times), then "(other)" and
 "(missing)". Nothing else is kept: no ids and no values beyond those edges and labels.
 
-Values are read exactly as the model reads them (:func:`connector.features.reader`), so a
+Values are read exactly as the model reads them (:func:`connector.model.features.reader`), so a
 sentinel, alias or garbage value lands in the same bin at training and in the report. All
 functions are pure.
 """
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from connector.features import MISSING, OTHER, FeatureEncoder, is_categorical, parse_time, reader
+from connector.model.features import MISSING, OTHER, FeatureEncoder, is_categorical, parse_time, reader
 from connector.mapping import Feature
 
 FORMAT = 1

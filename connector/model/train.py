@@ -31,12 +31,12 @@ import sklearn
 import xgboost
 
 from connector.errors import LeadscoreError, NotEnoughDataError
-from connector.features import FeatureEncoder, FeatureMatrix, parse_time
+from connector.model.features import FeatureEncoder, FeatureMatrix, parse_time
 from connector.mapping import Mapping, to_number
 from connector.model import artifacts, metrics
 from connector.model.candidates import Candidate, default_candidates, fresh
 from connector.model.profile import build_profile
-from connector.scoring import ScoringModel, tier_cuts, to_scores, to_tiers
+from connector.model.scoring import ScoringModel, tier_cuts, to_scores, to_tiers
 
 NEAR_TIE = 0.005          # holdout ROC AUC; inside this the simpler candidate wins
 NOT_WORSE = 0.001         # a retrain may trail the live model by this much and still replace it

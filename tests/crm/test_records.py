@@ -20,8 +20,8 @@ from connector.records import (
     SeenWindow,
     parse_stamp,
 )
-from connector.scoring import LeadScore
-from connector.writeback import output_values
+from connector.model.scoring import LeadScore
+from connector.sync.writeback import output_values
 
 
 def test_adapters_are_found_by_entry_point():

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from connector.features import MISSING, OTHER, FeatureEncoder
+from connector.model.features import MISSING, OTHER, FeatureEncoder
 from connector.model.profile import (EPSILON, build_profile, categorical_entry, drift,
                                      numeric_entry, psi, shares)
 

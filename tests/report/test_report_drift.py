@@ -11,8 +11,8 @@ import pytest
 
 from connector.model import load_model, train_model
 from connector.model.candidates import LinearCandidate
-from connector.report.build import FALLBACK_NOTE, build_inputs, drift_rows
-from connector.report.page import render_report
+from connector.admin.report.build import FALLBACK_NOTE, build_inputs, drift_rows
+from connector.admin.report.page import render_report
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "model"))
 from leadsynth import make_leads, make_mapping  # noqa: E402

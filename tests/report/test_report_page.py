@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from connector.report import curves
-from connector.report.page import ReportInputs, TierRow, render_report
+from connector.admin.report import curves
+from connector.admin.report.page import ReportInputs, TierRow, render_report
 
 
 def _inputs(n=2000, seed=0):

@@ -16,9 +16,9 @@ from connector.mapping import Mapping
 from connector.model import load_model
 from connector.model.artifacts import load_holdout, load_profile
 from connector.model.profile import build_profile, drift
-from connector.report.page import ReportInputs, TierRow, plain_label, render_report
-from connector.scoring import to_scores
-from connector.workspace import Workspace
+from connector.admin.report.page import ReportInputs, TierRow, plain_label, render_report
+from connector.model.scoring import to_scores
+from connector.sync.workspace import Workspace
 
 DEMO_ATTRIBUTION = ("Demo data: UCI Bank Marketing data set, S. Moro, P. Cortez and P. Rita, "
                     "Decision Support Systems 62 (2014) 22-31, licensed CC BY 4.0.")
@@ -73,7 +73,7 @@ def _drivers(mapping: Mapping, scores) -> list[tuple[str, float]]:
 def build_inputs(*, connection: str, crm: str, model, version_dir: Path, mapping: Mapping,
                  records: Iterable[dict], runs: Sequence[dict], demo_data: bool = False,
                  now: datetime | None = None) -> ReportInputs:
-    """Everything :func:`connector.report.page.render_report` needs for one connection."""
+    """Everything :func:`connector.admin.report.page.render_report` needs for one connection."""
     closed, open_ = [], []
     for record in records:
         (open_ if mapping.outcome_of(record) is None else closed).append(record)

@@ -2,7 +2,7 @@
 
 :func:`input_findings` checks that every field the connector pulls exists and that its CRM type
 fits the feature kind; :func:`output_findings` that every output field exists, is writable and
-can hold what the write-back sends (:func:`connector.writeback.output_values`). Each problem is
+can hold what the write-back sends (:func:`connector.sync.writeback.output_values`). Each problem is
 one :class:`Finding` naming the field, the mapping file, line and key, and the fix.
 """
 
@@ -16,8 +16,8 @@ from typing import Literal
 from connector.errors import LeadscoreError, MappingError
 from connector.mapping import Condition, Mapping, canonical, compose_with_lines
 from connector.records import FieldCatalog, FieldInfo
-from connector.scoring import SCORE_MAX
-from connector.writeback import PROBABILITY_DIGITS
+from connector.model.scoring import SCORE_MAX
+from connector.sync.writeback import PROBABILITY_DIGITS
 
 Severity = Literal["ok", "warning", "problem"]
 
@@ -78,7 +78,7 @@ _CAVEATS = {
 _KIND_FOR = {"number": "number", "boolean": "boolean", "date": "date", "datetime": "date",
              "picklist": "category", "string": "category", "text": "text_present",
              "id": "text_present", "other": "text_present"}
-# output role -> CRM kinds that accept the value written (connector.writeback.output_values)
+# output role -> CRM kinds that accept the value written (connector.sync.writeback.output_values)
 _OUTPUT_KINDS = {"score": {"number"}, "probability": {"number"}, "scored_at": {"datetime"},
                  "tier": {"string", "text", "picklist"}, "reason": {"string", "text"},
                  "model_version": {"string", "text"}}

@@ -24,14 +24,14 @@ import numpy as np
 
 from connector.crm import CRM, open_crm
 from connector.errors import CheckFailedError, CredentialsError, FixConfigError
-from connector.features import FeatureEncoder
-from connector.check_fields import Finding, input_findings, output_findings
+from connector.model.features import FeatureEncoder
+from connector.admin.check_fields import Finding, input_findings, output_findings
 from connector.mapping import Mapping
 from connector.model.train import closed_history, leakage_warnings
 from connector.records import FieldCatalog
-from connector.sampling import SAMPLE_SIZE, Sample, profile, sample_records
-from connector.workspace import open_workspace
-from connector.writeback import output_specs
+from connector.admin.sampling import SAMPLE_SIZE, Sample, profile, sample_records
+from connector.sync.workspace import open_workspace
+from connector.sync.writeback import output_specs
 
 SPARSE = 0.05  # a feature filled on fewer records than this adds little and is worth a look
 MIN_CLOSED_FOR_LEAKAGE = 20

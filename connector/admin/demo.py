@@ -18,13 +18,13 @@ from pathlib import Path
 from connector.config import load_config
 from connector.errors import LeadscoreError
 from connector.model import load_model, train_model
-from connector.report.build import write_report
+from connector.admin.report.build import write_report
 from connector.sandbox import SANDBOX_DIR, Sandbox
-from connector.starter import sandbox_config, sandbox_env
-from connector.sync import run_sync
-from connector.training_run import recorded_training
-from connector.workspace import Workspace, pull_history
-from connector.writeback import output_specs
+from connector.admin.starter import sandbox_config, sandbox_env
+from connector.sync.engine import run_sync
+from connector.sync.training_run import recorded_training
+from connector.sync.workspace import Workspace, pull_history
+from connector.sync.writeback import output_specs
 
 CONNECTIONS = ("salesforce", "hubspot")
 

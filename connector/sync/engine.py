@@ -3,8 +3,8 @@
 It sees only the :class:`~connector.crm.base.CRM` protocol, so a third CRM needs no change here.
 
 I/O overlaps, the bookkeeping does not: a background thread pulls the next page (at most
-:data:`~connector.prefetch.PREFETCH_PAGES` ahead, so memory stays one or two pages; see
-:class:`~connector.prefetch.Prefetcher`) while the current one is scored and written, and a
+:data:`~connector.sync.prefetch.PREFETCH_PAGES` ahead, so memory stays one or two pages; see
+:class:`~connector.sync.prefetch.Prefetcher`) while the current one is scored and written, and a
 page's write batches go out up to ``crm.write_concurrency`` at a time (an optional attribute of
 the adapter, default 1). Pages are still recorded one after the other, in pull order, each only
 once all of its writes have answered.
@@ -38,18 +38,18 @@ from connector.config import ConnectionConfig
 from connector.crm.base import CRM
 from connector.errors import LeadscoreError, StopRunError
 from connector.mapping import Mapping
-from connector.prefetch import Prefetcher
+from connector.sync.prefetch import Prefetcher
 from connector.records import Cursor, Page, Record, RecordWrite, WriteResult
 from connector.state import (
     Change, Failure, PageRecord, RecordState, RunCounts, StateStore, utcnow,
 )
-from connector.writeback import (
+from connector.sync.writeback import (
     PREVIEW_COLUMNS, changed_fields, fingerprint, holds_stored, output_plan, output_values,
     preview_row, roles_by_field, stored_value, stored_values,
 )
 
-if TYPE_CHECKING:  # connector.scoring imports the model package; only types are needed
-    from connector.scoring import LeadScore
+if TYPE_CHECKING:  # connector.model.scoring imports the model package; only types are needed
+    from connector.model.scoring import LeadScore
 
 CHANGED, CREATED = "changed", "created"
 MAX_RETRY_ATTEMPTS = 5  # a record still failing after this is retried only when it changes

@@ -23,12 +23,12 @@ import numpy as np
 from connector.config import ConnectionConfig
 from connector.crm import CRM
 from connector.errors import ConfigError
-from connector.features import FeatureEncoder, FeatureMatrix, parse_time
+from connector.model.features import FeatureEncoder, FeatureMatrix, parse_time
 from connector.mapping import Feature, Outcome, to_number
 from connector.model.metrics import single_field_strength
 from connector.model.train import leakage_warnings
 from connector.records import FieldCatalog, FieldInfo
-from connector.sampling import SAMPLE_SIZE, Sample, profile, sample_records
+from connector.admin.sampling import SAMPLE_SIZE, Sample, profile, sample_records
 
 SPARSE = 0.05
 MAX_CATEGORY_VALUES = 50  # more distinct texts than this in the sample: free text

@@ -41,9 +41,9 @@ from connector.mapping import load_mapping
 from connector.model import load_model, train_model
 from connector.model.artifacts import current_version
 from connector.state import StateStore, utcnow
-from connector.sync import RunSummary, run_sync
-from connector.training_run import recorded_training, verdict
-from connector.workspace import pull_history
+from connector.sync.engine import RunSummary, run_sync
+from connector.sync.training_run import recorded_training, verdict
+from connector.sync.workspace import pull_history
 
 log = logging.getLogger("leadscore")
 MAX_SYNC_JITTER_S = 300.0

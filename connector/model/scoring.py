@@ -22,7 +22,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from scipy.special import expit
 
-from connector.features import FeatureEncoder, parse_time, reader
+from connector.model.features import FeatureEncoder, parse_time, reader
 from connector.mapping import Feature, Scoring, to_number
 from connector.model.candidates import Candidate
 
@@ -82,7 +82,7 @@ def to_tiers(scores: np.ndarray, cuts: Sequence[tuple[str, int]]) -> list[str]:
 
 def value_text(feature: Feature, value: Any, raw: Any) -> str:
     """The lead's value of ``feature`` as a rep would read it, from the cleaned ``value`` (see
-    :func:`connector.features.reader`) and the ``raw`` CRM value."""
+    :func:`connector.model.features.reader`) and the ``raw`` CRM value."""
     if feature.kind == "text_present":
         return "given" if value else "not given"
     if value is None:

@@ -9,7 +9,7 @@ from datetime import datetime
 from jinja2 import Environment, select_autoescape
 from markupsafe import Markup
 
-from connector.report import charts, curves
+from connector.admin.report import charts, curves
 
 
 @dataclass(frozen=True)

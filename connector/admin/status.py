@@ -13,9 +13,9 @@ from typing import Any
 from connector.config import Config
 from connector.model.artifacts import current_version, versions
 from connector.records import Cursor
-from connector.schedule import next_runs
+from connector.sync.schedule import next_runs
 from connector.state import RunInfo, StateStore
-from connector.sync import CHANGED, CREATED
+from connector.sync.engine import CHANGED, CREATED
 
 HOLDOUT_KEYS = ("roc_auc", "pr_auc", "lift_top_decile", "brier")
 

@@ -2,7 +2,7 @@
 
 * :func:`fingerprint` - a hash of a record's mapped input values. Unchanged inputs and the same
   model version mean nothing to do, which is also what stops the write-back loop.
-* :func:`output_values` - a :class:`~connector.scoring.LeadScore` as CRM field values.
+* :func:`output_values` - a :class:`~connector.model.scoring.LeadScore` as CRM field values.
 * :func:`changed_fields` - the outputs whose CRM value really differs (HubSpot's ``"42"`` and
   Salesforce's ``42.0`` are the same score).
 * :func:`stored_value` - what the state store may keep of a value: numbers, tiers and versions
@@ -22,8 +22,8 @@ from connector.mapping import Mapping as FieldMapping
 from connector.mapping import canonical, to_number
 from connector.records import FieldCatalog, FieldSpec, parse_stamp
 
-if TYPE_CHECKING:  # connector.scoring imports the model package; only types are needed
-    from connector.scoring import LeadScore
+if TYPE_CHECKING:  # connector.model.scoring imports the model package; only types are needed
+    from connector.model.scoring import LeadScore
 
 PROBABILITY_DIGITS = 3  # finer changes would rewrite every lead on every retrain for nothing
 HASHED_ROLES = frozenset({"reason"})
