@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.cli import app
+from connector.cli.terminal import shown
 from connector.errors import ConfigError
 from connector.sandbox import SANDBOX_DIR, Sandbox
 from connector.sandbox.faults import FaultSpecError
@@ -53,7 +54,7 @@ def _print_facts(console: Console, sandbox: Sandbox) -> None:
     table.add_column("value")
     for crm, facts in sandbox.info.items():
         for key, value in facts.items():
-            table.add_row(crm, key, "" if value is None else str(value))
+            table.add_row(crm, key, "" if value is None else shown(value))
     console.print(table)
     console.print("Press Ctrl+C to stop.")
 
