@@ -159,8 +159,15 @@ class SalesforceApp:
         return json_response(status, body)
 
     async def admin(self, request: Request) -> Response:
-        """``/__sandbox/stats``, ``/__sandbox/outcomes`` and ``POST /__sandbox/reset`` (not counted)."""
+        """``/__sandbox/stats``, ``/__sandbox/outcomes``, ``POST /__sandbox/reset`` and
+        ``POST /__sandbox/close`` (the time route, :mod:`connector.sandbox.timeline`); not counted."""
         path = request.url.path
+        if path == f"{ADMIN_PREFIX}/close" and request.method == "POST":
+            try:
+                return json_response(200, self.org.close(json.loads(await request.body() or b"null")))
+            except ValueError as error:  # bad JSON, or a CloseRequestError
+                return json_response(400, [{"message": f"close: {error}",
+                                            "errorCode": "INVALID_CLOSE_REQUEST"}])
         if path == f"{ADMIN_PREFIX}/stats":
             return json_response(200, self.org.stats())
         if path == f"{ADMIN_PREFIX}/outcomes":
