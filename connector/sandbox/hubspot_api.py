@@ -7,7 +7,8 @@ the unmodified ``hubspot.HubSpot`` client works with ``host=<base_url>`` (plus `
 over TLS). Every call needs ``Authorization: Bearer <token>`` (else the real
 401), passes the portal's rate limiter (10-second bucket, or the search bucket) and carries the
 ``X-HubSpot-RateLimit-*`` headers. Admin routes under ``/__sandbox/`` (``stats``, ``outcomes``,
-``reset``) need no token and never meet faults.
+``reset``, ``close``: the time route of :mod:`connector.sandbox.timeline`) need no token and never
+meet faults.
 """
 
 from __future__ import annotations
@@ -342,6 +343,13 @@ class HubSpotApp:
             return _json(200, self.portal.stats())
         if action == "outcomes":
             return _json(200, self.portal.hidden_outcomes())
+        if action == "close" and request.method == "POST":
+            try:
+                return _json(200, self.portal.close(json.loads(await request.body() or b"null")))
+            except ValueError as error:  # bad JSON, or a CloseRequestError
+                return _json(400, {"status": "error", "message": f"close: {error}",
+                                   "correlationId": correlation_id(),
+                                   "category": "VALIDATION_ERROR"})
         if action == "reset" and request.method == "POST":
             self.portal.reset_stats()
             self.portal.reset_rate_limits()
