@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from connector.sandbox import salesforce_dml as dml
+from connector.sandbox.salesforce_bulk import BulkJobs
 from connector.sandbox.salesforce_fields import FieldError
 from connector.sandbox.salesforce_history import FieldHistory, lead_history_object
 from connector.sandbox.salesforce_objects import SObjectType, standard_objects, tooling_objects
@@ -55,6 +56,7 @@ class SalesforceOrg(SchemaOps, SessionsAndUsage):
                                           lambda: self.ids.next("017"))
         self.tooling: dict[str, SObjectType] = tooling_objects()
         self.cursors = QueryCursors()
+        self.bulk = BulkJobs(self)
         self.sessions: dict[str, Session] = {}
         self.api_used = 0
         self._hidden: dict[str, bool] = {}
@@ -161,6 +163,16 @@ class SalesforceOrg(SchemaOps, SessionsAndUsage):
     def query(self, text: str, *, version: str, batch: int, include_deleted: bool = False,
               tooling: bool = False) -> dict:
         """The first page of a SOQL query (400 MALFORMED_QUERY / INVALID_FIELD / INVALID_TYPE)."""
+        obj, compiled, matches = self.select(text, include_deleted=include_deleted, tooling=tooling)
+        if compiled.count_only:
+            return {"totalSize": len(matches), "done": True, "records": []}
+        return self.cursors.first_page(
+            sobject=obj.name, fields=compiled.fields, rows=matches, batch=batch,
+            endpoint="queryAll" if include_deleted else "query", tooling=tooling, version=version)
+
+    def select(self, text: str, *, include_deleted: bool = False, tooling: bool = False):
+        """Run a SOQL query once: ``(object, compiled plan, matching rows)`` (the rows are
+        snapshots: writes replace row dicts, never mutate them). Errors as :meth:`query`."""
         try:
             parsed = parse(text)
             table = self.tooling if tooling else self.objects
@@ -177,11 +189,7 @@ class SalesforceOrg(SchemaOps, SessionsAndUsage):
             if not include_deleted and "IsDeleted" in obj.fields:
                 rows = [row for row in rows if not row["IsDeleted"]]
             matches = compiled.run(rows)
-        if compiled.count_only:
-            return {"totalSize": len(matches), "done": True, "records": []}
-        return self.cursors.first_page(
-            sobject=obj.name, fields=compiled.fields, rows=matches, batch=batch,
-            endpoint="queryAll" if include_deleted else "query", tooling=tooling, version=version)
+        return obj, compiled, matches
 
     def query_more(self, token: str, version: str) -> dict:
         """The page a ``nextRecordsUrl`` names (400 INVALID_QUERY_LOCATOR when it is gone)."""
@@ -210,6 +218,14 @@ class SalesforceOrg(SchemaOps, SessionsAndUsage):
         """Update one record (404 NOT_FOUND for an unknown id, FieldError for a bad value)."""
         with self.lock:
             row = self._prepare_update(obj, record_id, values, single=True)
+            self._commit(obj, [row])
+            self._stats["records_written"] += 1
+
+    def update_in_batch(self, obj: SObjectType, record_id: str, values: dict) -> None:
+        """Update one record of a batch (Bulk ingest): its errors are per-record FieldErrors
+        (INVALID_CROSS_REFERENCE_KEY for an unknown id), never a whole-request 404."""
+        with self.lock:
+            row = self._prepare_update(obj, record_id, values, single=False)
             self._commit(obj, [row])
             self._stats["records_written"] += 1
 
