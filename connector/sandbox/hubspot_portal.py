@@ -128,7 +128,7 @@ class HubSpotPortal:
     # -- reads ---------------------------------------------------------------------------------
 
     def get(self, otype: ObjectType, record_id: str, names: list[str] | None,
-            id_property: str | None = None) -> dict:
+            id_property: str | None = None, *, history: list[str] | None = None) -> dict:
         """``GET /crm/v3/objects/{type}/{id}``; 404 when no such record."""
         with self._lock:
             found = self.store.find(otype, [record_id], id_property, reading=True)
@@ -136,16 +136,16 @@ class HubSpotPortal:
                 message = ("Object not found.  objectId are usually numeric."
                            if not record_id.isdigit() else "resource not found")
                 raise not_found(message, context={"id": [record_id]})
-            return self.store.to_json(otype, found[record_id], names)
+            return self.store.to_json(otype, found[record_id], names, history)
 
-    def list_page(self, otype: ObjectType, *, limit: int, after: int,
-                  names: list[str] | None) -> tuple[list[dict], int | None]:
+    def list_page(self, otype: ObjectType, *, limit: int, after: int, names: list[str] | None,
+                  history: list[str] | None = None) -> tuple[list[dict], int | None]:
         """One page of ``GET /crm/v3/objects/{type}`` in id order, and the next ``after``."""
         with self._lock:
             order, table = self.store.order[otype.name], self.store.tables[otype.name]
             start = bisect.bisect_left(order, after)
             ids = order[start:start + limit + 1]
-            page = [self.store.to_json(otype, table[str(i)], names) for i in ids[:limit]]
+            page = [self.store.to_json(otype, table[str(i)], names, history) for i in ids[:limit]]
             return page, (ids[limit] if len(ids) > limit else None)
 
     def search(self, otype: ObjectType, body: object) -> dict:
@@ -317,7 +317,7 @@ class HubSpotPortal:
             values.update(outcome)
         clean, failures = self.store.clean(contacts, values, creating=True)
         if failures:
-            raise ValueError(f"seed row {row.index}: {failures}")
+            raise ValueError(f"data row {row.index + 1}: {failures}")
         record = self.store.create(contacts, clean, at=row.created_at, source="IMPORT")
         if row.is_open:
             self._hidden[record.id] = row.outcome

@@ -74,10 +74,14 @@ class FieldHistory:
                              [name])
         if name in self.tracked:
             return
-        if len(self.tracked) >= self.limit:
+        self.check_room(name)
+        self.tracked.append(name)
+
+    def check_room(self, name: str) -> None:
+        """FieldError LIMIT_EXCEEDED when tracking ``name`` too would pass the limit."""
+        if name not in self.tracked and len(self.tracked) >= self.limit:
             raise FieldError("LIMIT_EXCEEDED", TRACKED_LIMIT_MESSAGE.format(
                 limit=self.limit, name=name, count=len(self.tracked) + 1), [name])
-        self.tracked.append(name)
 
     def untrack(self, name: str) -> None:
         """Switch tracking off for ``name`` (its rows stay, as in Salesforce)."""
