@@ -22,6 +22,7 @@ from connector.crm.base import checked_write
 from connector.crm.history import FieldChange, salesforce_changes
 from connector.crm.pacing import ApiBudget
 from connector.crm.salesforce_auth import fetch_token
+from connector.crm.salesforce_bulk import SalesforceBulk
 from connector.crm.salesforce_fields import ensure_custom_fields, field_info
 from connector.crm.transport import (
     CallCounter,
@@ -118,6 +119,7 @@ class SalesforceCRM:
         self._overlap = timedelta(minutes=connection.overlap_minutes)
         self._sf: Salesforce | None = None
         self._catalog: FieldCatalog | None = None
+        self.bulk = SalesforceBulk(self)
 
     @classmethod
     def connect(cls, connection: ConnectionConfig, *, environ: Mapping[str, str] | None = None,
@@ -126,10 +128,12 @@ class SalesforceCRM:
         crm = cls(connection, connection.credentials(environ), policy=policy)
         try:
             crm._login()
-            limits = crm._call(lambda sf: sf.limits())["DailyApiRequests"]
+            answer = crm._call(lambda sf: sf.limits())
+            limits = answer["DailyApiRequests"]
         except BaseException:
             crm.close()
             raise
+        crm.bulk.observe_limits(answer)
         crm.budget.observe(limits["Max"] - limits["Remaining"], limits["Max"])
         return crm
 
@@ -155,6 +159,13 @@ class SalesforceCRM:
         except SessionExpiredError:
             self._login()
             return self._translated(action)
+
+    call = _call  # the Bulk path (connector.crm.salesforce_bulk) runs its calls through it
+
+    @property
+    def overlap(self) -> timedelta:
+        """How far before its cursor a pull starts reading."""
+        return self._overlap
 
     def _translated(self, action: Callable[[Salesforce], T]) -> T:
         try:
@@ -192,9 +203,13 @@ class SalesforceCRM:
 
     def pull_changed(self, cursor: Cursor | None, fields: Sequence[str]) -> Iterator[Page]:
         """Records by ``SystemModstamp >= cursor - overlap``, ordered ``SystemModstamp, Id``,
-        one page per query batch (up to 2,000), following ``nextRecordsUrl``."""
+        one page per query batch (up to 2,000), following ``nextRecordsUrl``. A full pull of
+        a large object goes through a Bulk API 2.0 query job instead: unordered, one page per
+        result set (:mod:`connector.crm.salesforce_bulk`)."""
         self._require(fields)
-        return self._pull("SystemModstamp", cursor, list(fields))
+        if self.bulk.resumes(cursor):
+            return self.bulk.pull("SystemModstamp", cursor, list(fields))
+        return self._pull("SystemModstamp", cursor, list(fields), bulk=True)
 
     def pull_created(self, cursor: Cursor | None, fields: Sequence[str]) -> Iterator[Page]:
         """Records by ``CreatedDate``, as :meth:`pull_changed` (one query when none are new)."""
@@ -227,11 +242,19 @@ class SalesforceCRM:
         soql = f"SELECT {columns} FROM {self.object_name}{where} ORDER BY {stamp_field}, Id"
         return self._call(lambda sf: sf.query(soql))
 
-    def _pull(self, stamp_field: str, cursor: Cursor | None, fields: list[str]
-              ) -> Iterator[Page]:
+    def rest_pull(self, stamp_field: str, cursor: Cursor | None, fields: list[str]
+                  ) -> Iterator[Page]:
+        """The REST pull (SOQL pages), also the Bulk path's fallback."""
+        return self._pull(stamp_field, cursor, fields)
+
+    def _pull(self, stamp_field: str, cursor: Cursor | None, fields: list[str], *,
+              bulk: bool = False) -> Iterator[Page]:
         cursor = cursor or Cursor()
         window = SeenWindow(self._overlap, set(cursor.seen))
         result = self._query(stamp_field, fields, cursor.since(self._overlap))
+        if bulk and cursor.stamp is None and self.bulk.takes(result["totalSize"]):
+            yield from self.bulk.pull(stamp_field, cursor, fields)  # a large full pull
+            return
         reached = cursor.stamp
         while True:
             fresh = []
@@ -283,6 +306,16 @@ class SalesforceCRM:
         """One ``PATCH composite/sobjects`` (``allOrNone=false``) for the records that pass the
         pre-check; records refused with ``UNABLE_TO_LOCK_ROW`` are re-sent once."""
         return checked_write(batch, self.describe(), self._save, self.write_batch_size)
+
+    def write_many(self, writes: Sequence[RecordWrite]) -> list[WriteResult] | None:
+        """A large write set through Bulk API 2.0 ingest jobs, results in order; None when the
+        set is below ``bulk_write_threshold`` or the Bulk allocation is spent (nothing was
+        sent: use :meth:`write` batches). Per-record outcomes as :meth:`write`."""
+        return self.bulk.write_many(writes)
+
+    def save(self, writes: list[RecordWrite]) -> list[WriteResult]:
+        """One composite update of up to 200 records, without the pre-check."""
+        return self._save(writes)
 
     def _save(self, writes: list[RecordWrite]) -> list[WriteResult]:
         body = {"allOrNone": False, "records": [
