@@ -134,7 +134,12 @@ def report(connection: str = CONNECTION, config: Path = CONFIG,
 
 @fields_app.command("create")
 def fields_create(connection: str = CONNECTION, config: Path = CONFIG,
-                  dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be created.")
+                  dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be created."),
+                  grant: str = typer.Option(
+                      None, "--grant", metavar="PERMISSION_SET",
+                      help="Salesforce: give the integration user Read and Edit on the fields "
+                           "through this permission set (its API name; created and assigned to "
+                           "the integration user when missing). HubSpot: nothing to grant.")
                   ) -> None:
     """Create the score, tier and reason fields (and optional ones) if missing. Idempotent."""
     workspace = open_workspace(config, connection)
@@ -143,7 +148,7 @@ def fields_create(connection: str = CONNECTION, config: Path = CONFIG,
         raise ConfigError(f"{workspace.connection.mapping}: no output fields to create")
     crm = workspace.open_crm()
     try:
-        result = crm.ensure_fields(specs, dry_run=dry_run)
+        result = crm.ensure_fields(specs, dry_run=dry_run, grant=grant)
     finally:
         crm.close()
     for line in result.lines():

@@ -17,6 +17,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import partial
@@ -34,7 +35,7 @@ from urllib3.util.retry import Retry
 from connector.config import ConnectionConfig, Credentials
 from connector.crm.base import checked_write
 from connector.crm.history import HISTORY_BATCH, FieldChange, hubspot_changes
-from connector.crm.hubspot_fields import ensure_properties, property_info
+from connector.crm.hubspot_fields import NOTHING_TO_GRANT, ensure_properties, property_info
 from connector.crm.hubspot_pull import pull, record_of
 from connector.crm.pacing import ApiBudget, Pacer
 from connector.crm.transport import CallCounter, ErrorTable, RetryPolicy, retry_after_seconds
@@ -244,11 +245,16 @@ class HubSpotCRM:
                                          {p.name: property_info(p) for p in data.results})
         return self._catalog
 
-    def ensure_fields(self, specs: Sequence[FieldSpec], *, dry_run: bool = False
-                      ) -> ProvisionReport:
-        """Create the "Lead scoring" group and the missing properties; see the protocol."""
+    def ensure_fields(self, specs: Sequence[FieldSpec], *, dry_run: bool = False,
+                      grant: str | None = None) -> ProvisionReport:
+        """Create the "Lead scoring" group and the missing properties; see the protocol.
+
+        ``grant`` has nothing to do here: a private app reads and writes every property its
+        scopes cover, and HubSpot has no per-property grant for apps; the report says so."""
         report = ensure_properties(self, specs, dry_run=dry_run)
         self.describe(refresh=True)
+        if grant is not None:
+            report = replace(report, access=(NOTHING_TO_GRANT.format(grant=grant),))
         return report
 
     # -- reading ---------------------------------------------------------------------------------

@@ -288,6 +288,15 @@ class SyncRun:
         budget, a CRM that stays unavailable), no further batch starts; the batches already in
         flight are waited for and their results taken, so no batch is half-sent or unrecorded.
         """
+        write_many = getattr(self.crm, "write_many", None)  # optional: see crm.base.CRM
+        if write_many is not None and requests:
+            try:
+                results = write_many(requests)
+            except LeadscoreError as raised:
+                return raised, False
+            if results is not None:
+                take(results)
+                return None, True
         size = self.crm.write_batch_size
         batches = [requests[start:start + size] for start in range(0, len(requests), size)]
         if not batches:
