@@ -135,6 +135,7 @@ class Sandbox:
         jwt = JWTKeyPair(jwt_dir / "jwt-private-key.pem", jwt_dir / "jwt-cert.pem")
         if not (jwt.key_file.is_file() and jwt.cert_file.is_file()):
             jwt = make_jwt_keypair(jwt_dir)
+        jwt.key_file.chmod(0o600)  # a key written by an older version may be wider
         self.salesforce = SalesforceOrg(
             daily_api_limit=self._options["daily_api_limit"],
             session_lifetime_s=self._options["session_lifetime_s"],
