@@ -58,8 +58,6 @@ def test_on_the_bank_demo_the_suggestion_checks_and_trains_without_edits(tmp_pat
         assert about_kept == []
         assert report["sample"].startswith("a sample of 5,000 of the records")
         assert report["sample"] in " ".join(text.replace("#", " ").split())  # what suggest judged
-        assert main(["check", *args, "--json"]) == 0  # and the same one on every run
-        assert json.loads(capsys.readouterr().out)["sample"] == report["sample"]
 
         workspace = Workspace(load_config(config), "salesforce")
         crm = workspace.open_crm()
