@@ -22,7 +22,7 @@ stride of records instead.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from connector.crm import CRM
@@ -44,6 +44,7 @@ class Sample:
     complete: bool
     oldest: datetime | None = None
     newest: datetime | None = None
+    ids: list[str] = field(default_factory=list)  # the records' ids, in the same order
 
     def describe(self) -> str:
         """A short phrase for reports: all records, or a sample and its time span."""
@@ -149,7 +150,7 @@ def sample_records(crm: CRM, fields: Sequence[str], *, size: int = SAMPLE_SIZE) 
     if len(first) <= size:
         stamps = [r.stamp for r in first]
         return Sample([dict(r.values) for r in first], True, min(stamps, default=None),
-                      max(stamps, default=None))
+                      max(stamps, default=None), [r.id for r in first])
     # Only stamps are compared: no assumption on the order of records within a page.
     oldest = min(r.stamp for r in first)
     newest = _newest_stamp(crm, fields, oldest, max(r.stamp for r in first))
@@ -158,7 +159,8 @@ def sample_records(crm: CRM, fields: Sequence[str], *, size: int = SAMPLE_SIZE) 
         # Stamps bunched within the pull's overlap (a fresh import): the windows cannot tell
         # history apart. Read everything once instead, keeping an even spread in pull order.
         chosen = {r.id: r for r in _strided(crm.pull_changed(None, fields), size)}
-    return Sample([dict(r.values) for r in chosen.values()], False, oldest, newest)
+    return Sample([dict(r.values) for r in chosen.values()], False, oldest, newest,
+                  list(chosen))
 
 
 def _strided(pages: Iterable, size: int) -> list[Record]:
