@@ -19,12 +19,13 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 
+from connector.sandbox.hubspot_associations import Associations
 from connector.sandbox.hubspot_errors import (
     invalid_json, iso_ms, not_found, property_values_error, validation_error)
 from connector.sandbox.hubspot_properties import PropertyRegistry
 from connector.sandbox.hubspot_ratelimit import RateLimiter, RateLimits
 from connector.sandbox.hubspot_records import RecordStore
-from connector.sandbox.hubspot_schema import OBJECT_TYPES, ObjectType
+from connector.sandbox.hubspot_schema import OBJECT_TYPES, OWNERS, ObjectType
 from connector.sandbox.hubspot_search import compile_search
 from connector.sandbox.seeding import SeedData, SeedRow
 
@@ -54,6 +55,7 @@ class HubSpotPortal:
         self._types = {key: t for t in OBJECT_TYPES for key in (t.name, t.type_id)}
         self.registry = PropertyRegistry(OBJECT_TYPES)
         self.store = RecordStore(OBJECT_TYPES, self.registry)
+        self.associations = Associations()
         self._search_cache: tuple[str, int, list[str]] | None = None
         self._hidden: dict[str, bool] = {}
         self._stats: Counter = Counter()
@@ -99,8 +101,10 @@ class HubSpotPortal:
             if failures:
                 raise property_values_error(failures)
             self.store.check_associations(otype, clean, body.get("associations"))
+            links = self._check_create(otype, clean, body.get("associations"))
             self.store.check_unique(otype, [(None, clean)])
             record = self.store.create(otype, clean, at=self.now())
+            self.associations.link(otype.name, record.id, links)
             self._stats.update(write_requests=1, records_written=1, records_created=1)
             return self.store.to_json(otype, record, list(clean))
 
@@ -122,6 +126,44 @@ class HubSpotPortal:
                              bump_always=self.bump_on_every_write)
             self._stats.update(write_requests=1, records_written=1)
             return self.store.to_json(otype, record, list(clean))
+
+    def _check_create(self, otype: ObjectType, clean: dict, associations: object
+                      ) -> list[tuple[str, str]]:
+        """Required properties and the associations of a new task (other types: none)."""
+        missing = [name for name in otype.required if clean.get(name) is None]
+        if missing:
+            raise property_values_error([{
+                "isValid": False, "message": f"{name} is required", "error": "REQUIRED_PROPERTY",
+                "name": name, "localizedErrorMessage": f"{name} is required"}
+                for name in missing])
+        if otype.name != "tasks":
+            return []
+        return self.associations.check(
+            otype.name, associations,
+            lambda kind, i: self.store.record(self._types[kind], i) is not None)
+
+    def association_batch_read(self, otype: ObjectType, to_type: str, body: object
+                               ) -> tuple[list[dict], list[dict]]:
+        """``POST /crm/v4/associations/{type}/{toType}/batch/read``: results and errors."""
+        target = self.object_type(to_type)
+        with self._lock:
+            return self.associations.batch_read(otype.name, target.name, body, otype.singular)
+
+    def associations_of(self, otype: ObjectType, record_id: str, to_type: str) -> list[dict]:
+        """``GET /crm/v4/objects/{type}/{id}/associations/{toType}``; 404 for no record."""
+        target = self.object_type(to_type)
+        with self._lock:
+            if self.store.record(otype, record_id) is None:
+                raise not_found(f"resource not found: no {otype.singular} with id {record_id}",
+                                context={"id": [record_id]})
+            return self.associations.of(otype.name, record_id, target.name)
+
+    def tasks_of(self, record_id: str) -> list[dict]:
+        """A contact's tasks' stored values, read without an API call (tests, benchmarks)."""
+        with self._lock:
+            tasks = self._types["tasks"]
+            ids = self.associations.links.get(("contacts", record_id, "tasks"), {})
+            return [dict(self.store.record(tasks, i).values) for i in ids]
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -223,8 +265,10 @@ class HubSpotPortal:
                 cleaned.append(clean)
             if failures:
                 raise property_values_error(failures)
+            links = []
             for item, clean in zip(inputs, cleaned):
                 self.store.check_associations(otype, clean, item.get("associations"))
+                links.append(self._check_create(otype, clean, item.get("associations")))
             self.store.check_unique(otype, [(None, clean) for clean in cleaned])
             at, results, refused = self.now(), [], []
             for index, clean in enumerate(cleaned):
@@ -232,6 +276,7 @@ class HubSpotPortal:
                     refused.append(index)
                     continue
                 record = self.store.create(otype, clean, at=at)
+                self.associations.link(otype.name, record.id, links[index])
                 results.append(self.store.to_json(otype, record, list(clean)))
             self._stats.update(write_requests=1, records_written=len(results),
                                records_created=len(results))
@@ -308,6 +353,7 @@ class HubSpotPortal:
             values["lifecyclestage"] = "customer"
         else:
             values.update(lifecyclestage="lead", hs_lead_status="UNQUALIFIED")
+        values["hubspot_owner_id"] = OWNERS[row.index % len(OWNERS)][0]
         clean, failures = self.store.clean(contacts, values, creating=True)
         if failures:
             raise ValueError(f"seed row {row.index}: {failures}")

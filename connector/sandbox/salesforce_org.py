@@ -23,6 +23,8 @@ from connector.sandbox.seeding import SeedData
 from connector.sandbox.soql import SOQLError, format_datetime, parse, plan
 
 API_VERSION = "59.0"
+SALES_REPS = (("Rita Santos", "rita.santos"), ("Nuno Costa", "nuno.costa"),
+              ("Olga Dias", "olga.dias"))
 NOT_FOUND = "The requested resource does not exist"
 INVALID_TYPE_HINT = ("If you are attempting to use a custom object, be sure to append the '__c' "
                      "after the entity name. Please reference your WSDL or the describe call for "
@@ -55,6 +57,9 @@ class SalesforceOrg(SchemaOps, SessionsAndUsage):
         self._hidden: dict[str, bool] = {}
         self.reset_stats()
         self.user_id = self._bootstrap_user()
+        self.rep_ids = [self._add_user(*rep) for rep in SALES_REPS]
+        """Active sales reps: seeded leads are owned by them in turn."""
+        self.inactive_user_id = self._add_user("Former Rep", "former.rep", active=False)
         self.admin_permission_set_id = self._bootstrap_permission_set()
 
     @property
@@ -332,6 +337,22 @@ class SalesforceOrg(SchemaOps, SessionsAndUsage):
             "Email": self.username, "IsActive": True, "CreatedDate": now, "CreatedById": user_id,
             "LastModifiedDate": now, "LastModifiedById": user_id, "SystemModstamp": now}
         return user_id
+
+    def _add_user(self, name: str, login: str, *, active: bool = True) -> str:
+        user_id = self.ids.next("005")
+        now = self.now()
+        email = f"{login}@sandbox.leadscore.dev"
+        self.objects["User"].rows[user_id] = {
+            "Id": user_id, "Username": email, "Name": name, "Email": email, "IsActive": active,
+            "CreatedDate": now, "CreatedById": self.user_id, "LastModifiedDate": now,
+            "LastModifiedById": self.user_id, "SystemModstamp": now}
+        return user_id
+
+    def tasks_of(self, lead_id: str) -> list[dict]:
+        """The lead's tasks' stored values, read without an API call (tests, benchmarks)."""
+        with self.lock:
+            return [dict(row) for row in self.objects["Task"].rows.values()
+                    if row.get("WhoId") == lead_id and not row.get("IsDeleted")]
 
     def _bootstrap_permission_set(self) -> str:
         """The System Administrator profile's own permission set, as every org has."""

@@ -133,7 +133,9 @@ class SchemaOps:
             "Field": f"Lead.{field_name}", "PermissionsRead": True, "PermissionsEdit": edit})
 
     def _validate_special(self, obj, row: dict, current: dict | None) -> None:
-        """Cross-record rules of PermissionSet and FieldPermissions."""
+        """Cross-record rules of Task, PermissionSet and FieldPermissions."""
+        if obj.name == "Task":
+            self._validate_task(row)
         if obj.name == "PermissionSet":
             clash = next((r for r in obj.rows.values()
                           if r["Name"].lower() == row["Name"].lower() and r["Id"] != row["Id"]), None)
@@ -157,6 +159,22 @@ class SchemaOps:
                                    for r in obj.rows.values()):
             raise FieldError("DUPLICATE_VALUE", "duplicate value found: <unknown> duplicates value "
                              "on record with id: <unknown>", [])
+
+    def _validate_task(self, row: dict) -> None:
+        """A task's lead must exist and its owner be an active user (notes-2 section 4; the
+        queue case is refused, as a queue not set up for tasks is)."""
+        who = row.get("WhoId")
+        lead = self.objects["Lead"].rows.get(who) if who else None
+        if who and (lead is None or lead.get("IsDeleted")):
+            raise FieldError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id",
+                             ["WhoId"])
+        owner = self.objects["User"].rows.get(row.get("OwnerId"))
+        if owner is None:
+            raise FieldError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id",
+                             ["OwnerId"])
+        if not owner.get("IsActive"):
+            raise FieldError("INACTIVE_OWNER_OR_USER", "operation performed with inactive user "
+                             f"[{owner['Id']}] as owner of task", [])
 
     def _validate_delete(self, obj, row: dict) -> None:
         """A profile's own permission set goes only with its profile."""

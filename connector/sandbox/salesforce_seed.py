@@ -50,7 +50,8 @@ def seed_org(org, data: SeedData) -> dict[str, bool]:
     lead, hidden = org.objects["Lead"], {}
     for row in data.rows:
         values = {column.sf_field: row.values[column.name] for column in data.columns}
-        values.update(LastName=f"Client {row.index + 1:05d}", Company=f"Household {row.index + 1:05d}")
+        values.update(LastName=f"Client {row.index + 1:05d}", Company=f"Household {row.index + 1:05d}",
+                      OwnerId=org.rep_ids[row.index % len(org.rep_ids)])
         record_id = org.create(lead, values, audit=_audit(org, row))
         if row.is_open:
             hidden[record_id] = row.outcome

@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 from connector.errors import StateStoreError
 from connector.state import schema as t
 from connector.state.lock import DEFAULT_LEASE_S, ConnectionLock, current_holder
+from connector.state.pilot import PilotStore
 from connector.state.rows import (
     AuditEntry, Change, Failure, PageRecord, RecordState, RunCounts, RunInfo,
 )
@@ -55,6 +56,8 @@ class StateStore:
         except OperationalError as error:
             self.engine.dispose()
             raise StateStoreError(f"cannot open the state store {self.url}: {error.orig}") from None
+        self.pilot = PilotStore(self.engine, clock)
+        """Control group, callback tasks and webhook deliveries (:mod:`connector.state.pilot`)."""
 
     @property
     def url(self) -> str:
