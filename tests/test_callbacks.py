@@ -114,3 +114,63 @@ def test_one_task_per_hot_lead_after_kill_9_and_reruns(crm, phase, models, tmp_p
             shown = capsys.readouterr().out
             assert f"{len(control_rows):,} leads held back" in shown
             assert f"{len(hot):,} created" in shown
+
+
+def test_a_lead_that_leaves_the_tier_and_comes_back_gets_a_second_task(tmp_path):
+    """Entries are keyed by the state the lead entered from: a rerun of one entry finds its
+    row, a new entry (Hot -> Warm -> Hot) gets a new task; leaving the tier makes none."""
+    from sync_support import connection_config, environ
+
+    from connector.crm import open_crm
+    from connector.mapping import Callbacks
+    from connector.records import Record
+    from connector.state import PageRecord, RecordState
+    from connector.sync.callbacks import CallbackTasks
+
+    with Sandbox(crms=("salesforce",)) as box:
+        org = box.salesforce
+        lead = org.create(org.objects["Lead"], {"LastName": "Re-entry", "Company": "Acme",
+                                                "OwnerId": org.rep_ids[0]})
+        connection = connection_config(box, "salesforce")
+        setup_mapping = pilot_setup_mapping(tmp_path)
+        tier = setup_mapping.outputs.tier.field
+        crm = open_crm(connection, environ=environ())
+        with StateStore(tmp_path / "s.db") as state:
+            state.ensure_connection("sf", "salesforce")
+            record = Record(lead, {"OwnerId": org.rep_ids[0]}, None)
+
+            def visit(run_id: int, previous: str | None, now: str, *, crash: bool = False):
+                calls = CallbackTasks(Callbacks(), setup_mapping, crm, state, "sf", run_id, utcnow)
+                known = state.record_states("sf", [lead]).get(lead)
+                assert (known.written.get(tier) if known else None) == previous
+                calls.stage([(record, known, {tier: now})], lambda _: False)
+                if crash:
+                    return
+                state.record_page("sf", run_id, PageRecord(states=[
+                    RecordState(lead, "fp", "v1", {tier: now})]))
+                calls.send_recorded({lead})
+
+            runs = [state.start_run("sf", "sync") for _ in range(5)]
+            visit(runs[0], None, "Hot", crash=True)  # died before the page was recorded
+            visit(runs[1], None, "Hot")              # the rerun: the same entry, one task
+            assert len(org.tasks_of(lead)) == 1
+            visit(runs[2], "Hot", "Hot")             # still Hot: no entry
+            visit(runs[3], "Hot", "Warm")            # left the tier: nothing
+            assert len(org.tasks_of(lead)) == 1
+            visit(runs[4], "Warm", "Hot")            # back in: a second entry, a second task
+            assert len(org.tasks_of(lead)) == 2
+            assert state.pilot.callback_counts("sf") == {"created": 2}
+        crm.close()
+
+
+def pilot_setup_mapping(directory):
+    """The Salesforce demo mapping with callbacks for Hot leads."""
+    import yaml
+    from sync_support import MAPPINGS
+
+    from connector.mapping import load_mapping
+    data = yaml.safe_load(MAPPINGS["salesforce"].read_text(encoding="utf-8"))
+    data["callbacks"] = {"tier": "Hot"}
+    path = directory / "callbacks.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return load_mapping(path)

@@ -7,9 +7,11 @@ import subprocess
 import sys
 
 import pytest
+import requests
 from pilot_support import SALT, is_control, open_leads, pilot_setup, tasks_by_lead
 from sync_support import NAMES, prepare, small_bank, trained_model
 
+from connector.admin.report.pilot import gather_pilot, render_pilot
 from connector.config import ControlGroup
 from connector.sandbox import Sandbox
 from connector.state import StateStore
@@ -98,6 +100,25 @@ def test_nothing_is_written_for_control_leads_until_the_group_is_switched_off(cr
             tasks = tasks_by_lead(setup, control)
             assert {i for i, found in tasks.items() if found} == hot_control
             assert all(len(found) <= 1 for found in tasks.values())
+
+            # Outcomes arrive (the sandbox's time route, over HTTP): the report compares the
+            # groups per would-be tier, and the group stays the group it was.
+            info = box.info[crm]
+            closed = requests.post(f"{info['admin_url']}/close", json={"share": 0.5, "seed": 2},
+                                   verify=info.get("ca_file") or True, timeout=30).json()
+            client = setup.open()
+            pilot = gather_pilot(state, client, setup.mapping, name, 0.2)
+            client.close()
+        everything = pilot.rows[0]
+        assert sum(everything.scored) - everything.scored[0] + sum(everything.control) \
+            - everything.control[0] == closed["closed"]
+        assert everything.scored[0] + everything.control[0] == closed["converted"]
+        assert sum(r.scored[1] for r in pilot.rows[1:]) == everything.scored[1]
+        assert pilot.headline.startswith("Hot leads reps saw converted")
+        assert pilot.dated == (crm == "salesforce")  # Salesforce records ConvertedDate
+        html = render_pilot(pilot)
+        assert "Does scoring change anything?" in html and "Newcombe" in html
+        assert f"{len(control):,} leads were held back" in html
 
 
 def test_a_version_1_state_store_gains_the_pilot_tables(tmp_path):

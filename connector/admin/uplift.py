@@ -145,14 +145,18 @@ def headline(row: UpliftRow, control_share: float) -> str:
                 f"{row.control[1]:,} control), so no comparison yet.")
     scored, control = row.scored_rate, row.control_rate
     d, low, high = row.difference
-    start = (f"{who} reps saw converted {_pct(scored[0])} ({_pm(scored)}), {who.lower()} they "
+    again = "leads" if row.tier == "All" else who  # a tier's name keeps its capital
+    start = (f"{who} reps saw converted {_pct(scored[0])} ({_pm(scored)}), {again} they "
              f"did not {_pct(control[0])} ({_pm(control)})")
     if row.measurable:
         return (f"{start}: {_points(d)} (95% interval {100 * low:+.0f} to "
                 f"{100 * high:+.0f}).")
     effect = abs(d) if abs(d) >= MIN_EFFECT else TARGET_EFFECT
     needed = closed_needed(scored[0], control[0], control_share, effect)
-    more = max(needed - row.scored[1] - row.control[1], 0)
+    more = needed - row.scored[1] - row.control[1]
+    if more <= 0:  # enough leads already: the interval itself is the answer
+        return (f"{start}: no measurable difference (95% interval {100 * low:+.0f} to "
+                f"{100 * high:+.0f} points).")
     return (f"{start}: no measurable difference yet (need about {more:,} more closed leads "
             f"to tell {_points(effect).replace('+', '')} from zero).")
 

@@ -11,9 +11,11 @@ from rich.table import Table
 
 from connector.cli import app
 from connector.cli.progress import counted, tracking
+from connector.cli.terminal import clean, shown
 from connector.errors import ConfigError, RecordRejectedError
 from connector.model import load_model, restore_model, train_model
 from connector.admin.report.build import write_report
+from connector.admin.report.pilot import gather_pilot
 from connector.sync.training_run import recorded_training
 from connector.sync.workspace import Workspace, open_workspace, pull_history
 from connector.sync.writeback import output_specs
@@ -80,7 +82,7 @@ def train(connection: str = CONNECTION, config: Path = CONFIG,
                               default=str))
         return
     for warning in result.warnings:
-        Console(stderr=True).print(f"[yellow]warning:[/] {warning}", highlight=False)
+        Console(stderr=True).print(f"[yellow]warning:[/] {shown(warning)}", highlight=False)
     verdict = "promoted" if result.promoted else "saved but NOT promoted"
     auc = result.metrics.get("roc_auc")
     typer.echo(f"{connection}: model {result.version} {verdict}"
@@ -102,12 +104,13 @@ def explain(lead_id: str = typer.Argument(..., help="The CRM record id."),
     if not found:
         raise RecordRejectedError(lead_id, f"not found in {connection}")
     explanation = model.explain(dict(found[0].values))
-    table = Table(title=f"{lead_id}: score {explanation.score} ({explanation.tier}), "
-                        f"p={explanation.probability:.3f}, model {model.version}")
+    table = Table(title=shown(f"{lead_id}: score {explanation.score} ({explanation.tier}), "
+                              f"p={explanation.probability:.3f}, model {model.version}"))
     for column in ("field", "value", "contribution", "reads as"):
         table.add_column(column, justify="right" if column == "contribution" else "left")
     for row in explanation.rows:
-        table.add_row(row.label, str(row.value), f"{row.contribution:+.3f}", row.phrase)
+        table.add_row(shown(row.label), shown(row.value), f"{row.contribution:+.3f}",
+                      shown(row.phrase))
     Console().print(table)
 
 
@@ -116,7 +119,16 @@ def report(connection: str = CONNECTION, config: Path = CONFIG,
            out: Path = typer.Option(Path("report.html"), "--out", help="HTML file to write.")) -> None:
     """Write the model report: one self-contained HTML file."""
     workspace = open_workspace(config, connection)
-    typer.echo(f"wrote {write_report(workspace, out, records=_pull_all(workspace))}")
+    crm = workspace.open_crm()
+    try:
+        records = _pull(workspace, crm)
+        with workspace.state() as state:
+            control = workspace.connection.control
+            pilot = gather_pilot(state, crm, workspace.mapping, workspace.name,
+                                 control.share if control else None)
+    finally:
+        crm.close()
+    typer.echo(f"wrote {write_report(workspace, out, records=records, pilot=pilot)}")
 
 
 @fields_app.command("create")
@@ -134,4 +146,4 @@ def fields_create(connection: str = CONNECTION, config: Path = CONFIG,
     finally:
         crm.close()
     for line in result.lines():
-        typer.echo(line)
+        typer.echo(clean(line))

@@ -57,6 +57,10 @@ class CRM(Protocol):
     # :meth:`pull_changed` / :meth:`pull_created` iterators may be consumed from another thread
     # than the one that created them (the engine prefetches the next page), concurrently with
     # :meth:`write`.
+    # Optional: ``write_many(writes) -> list[WriteResult] | None`` - a whole write set of any
+    # size in one go (Salesforce Bulk API 2.0), results in order and per-record outcomes as
+    # :meth:`write`; None when the adapter declines (too few records, allocation spent) and
+    # nothing was sent, so the engine falls back to :meth:`write` batches.
 
     @classmethod
     def connect(cls, connection: ConnectionConfig, *, environ: Mapping[str, str] | None = None,

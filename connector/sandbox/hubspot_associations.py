@@ -16,7 +16,7 @@ types it as an object (an unverified difference, recorded in the sandbox's test)
 
 from __future__ import annotations
 
-from connector.sandbox.hubspot_errors import validation_error
+from connector.sandbox.hubspot_errors import not_found, property_values_error, validation_error
 
 # HUBSPOT_DEFINED type ids (HubSpot's AssociationTypes enum): (from, to) -> id.
 TYPE_IDS = {("tasks", "contacts"): 204, ("contacts", "tasks"): 203,
@@ -63,6 +63,11 @@ class Associations:
             self.links.setdefault((to_type, to_id, from_type), {})[from_id] = \
                 TYPE_IDS[(to_type, from_type)]
 
+    def holders(self, from_type: str, to_type: str) -> set[str]:
+        """Records of ``from_type`` with at least one ``to_type`` association."""
+        return {from_id for (kind, from_id, target), found in self.links.items()
+                if kind == from_type and target == to_type and found}
+
     def of(self, from_type: str, from_id: str, to_type: str) -> list[dict]:
         """One record's associations to ``to_type`` in v4 form, by target id."""
         found = self.links.get((from_type, from_id, to_type), {})
@@ -92,3 +97,51 @@ class Associations:
                                "context": {"fromObjectId": [record_id]}, "links": {},
                                "errors": []})
         return results, errors
+
+
+class TaskRoutes:
+    """The portal's task and association methods (mixed into
+    :class:`~connector.sandbox.hubspot_portal.HubSpotPortal`, whose lock, store and types they
+    use)."""
+
+    def _check_create(self, otype, clean: dict, associations: object
+                      ) -> list[tuple[str, str]]:
+        """Required properties and the associations of a new task (other types: none)."""
+        missing = [name for name in otype.required if clean.get(name) is None]
+        if missing:
+            raise property_values_error([{
+                "isValid": False, "message": f"{name} is required", "error": "REQUIRED_PROPERTY",
+                "name": name, "localizedErrorMessage": f"{name} is required"}
+                for name in missing])
+        if otype.name != "tasks":
+            return []
+        return self.associations.check(
+            otype.name, associations,
+            lambda kind, i: self.store.record(self._types[kind], i) is not None)
+
+    def association_batch_read(self, otype, to_type: str, body: object
+                               ) -> tuple[list[dict], list[dict]]:
+        """``POST /crm/v4/associations/{type}/{toType}/batch/read``: results and errors."""
+        target = self.object_type(to_type)
+        with self._lock:
+            return self.associations.batch_read(otype.name, target.name, body, otype.singular)
+
+    def associations_of(self, otype, record_id: str, to_type: str) -> list[dict]:
+        """``GET /crm/v4/objects/{type}/{id}/associations/{toType}``; 404 for no record."""
+        target = self.object_type(to_type)
+        with self._lock:
+            if self.store.record(otype, record_id) is None:
+                raise not_found(f"resource not found: no {otype.singular} with id {record_id}",
+                                context={"id": [record_id]})
+            return self.associations.of(otype.name, record_id, target.name)
+
+    def tasks_of(self, record_id: str) -> list[dict]:
+        """A contact's tasks' stored values, read without an API call (tests, benchmarks)."""
+        with self._lock:
+            tasks = self._types["tasks"]
+            ids = self.associations.links.get(("contacts", record_id, "tasks"), {})
+            return [dict(self.store.record(tasks, i).values) for i in ids]
+
+    def leads_with_tasks(self) -> set[str]:
+        """Contacts with at least one associated task."""
+        return self.associations.holders("contacts", "tasks")

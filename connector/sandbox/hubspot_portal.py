@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 
-from connector.sandbox.hubspot_associations import Associations
+from connector.sandbox.hubspot_associations import Associations, TaskRoutes
 from connector.sandbox.hubspot_errors import (
     invalid_json, iso_ms, not_found, property_values_error, validation_error)
 from connector.sandbox.hubspot_properties import PropertyRegistry
@@ -27,7 +27,8 @@ from connector.sandbox.hubspot_ratelimit import RateLimiter, RateLimits
 from connector.sandbox.hubspot_records import RecordStore
 from connector.sandbox.hubspot_schema import OBJECT_TYPES, OWNERS, ObjectType
 from connector.sandbox.hubspot_search import compile_search
-from connector.sandbox.seeding import SeedData, SeedRow
+from connector.sandbox.seeding import SeedData, SeedRow, close_time
+from connector.sandbox.timeline import CloseRequest, close
 
 OPEN_STATUSES = ("NEW", "OPEN", "IN_PROGRESS", "ATTEMPTED_TO_CONTACT")
 FIRST_NAMES = ("Ana", "Bruno", "Carla", "Diego", "Elena", "Filipe", "Gabriela", "Hugo", "Ines",
@@ -38,7 +39,7 @@ STAT_KEYS = ("api_calls", "http_429", "write_requests", "records_written", "reco
              "search_calls", "internal_errors")
 
 
-class HubSpotPortal:
+class HubSpotPortal(TaskRoutes):
     """One HubSpot account with a private app: records, property definitions, limits, stats.
 
     ``tier`` picks the rate limits (see :class:`RateLimits`); ``clock`` returns epoch seconds
@@ -58,6 +59,7 @@ class HubSpotPortal:
         self.associations = Associations()
         self._search_cache: tuple[str, int, list[str]] | None = None
         self._hidden: dict[str, bool] = {}
+        self._pending: dict[str, dict] = {}  # open contact id -> post-outcome values, until closed
         self._stats: Counter = Counter()
 
     def now(self) -> datetime:
@@ -127,48 +129,10 @@ class HubSpotPortal:
             self._stats.update(write_requests=1, records_written=1)
             return self.store.to_json(otype, record, list(clean))
 
-    def _check_create(self, otype: ObjectType, clean: dict, associations: object
-                      ) -> list[tuple[str, str]]:
-        """Required properties and the associations of a new task (other types: none)."""
-        missing = [name for name in otype.required if clean.get(name) is None]
-        if missing:
-            raise property_values_error([{
-                "isValid": False, "message": f"{name} is required", "error": "REQUIRED_PROPERTY",
-                "name": name, "localizedErrorMessage": f"{name} is required"}
-                for name in missing])
-        if otype.name != "tasks":
-            return []
-        return self.associations.check(
-            otype.name, associations,
-            lambda kind, i: self.store.record(self._types[kind], i) is not None)
-
-    def association_batch_read(self, otype: ObjectType, to_type: str, body: object
-                               ) -> tuple[list[dict], list[dict]]:
-        """``POST /crm/v4/associations/{type}/{toType}/batch/read``: results and errors."""
-        target = self.object_type(to_type)
-        with self._lock:
-            return self.associations.batch_read(otype.name, target.name, body, otype.singular)
-
-    def associations_of(self, otype: ObjectType, record_id: str, to_type: str) -> list[dict]:
-        """``GET /crm/v4/objects/{type}/{id}/associations/{toType}``; 404 for no record."""
-        target = self.object_type(to_type)
-        with self._lock:
-            if self.store.record(otype, record_id) is None:
-                raise not_found(f"resource not found: no {otype.singular} with id {record_id}",
-                                context={"id": [record_id]})
-            return self.associations.of(otype.name, record_id, target.name)
-
-    def tasks_of(self, record_id: str) -> list[dict]:
-        """A contact's tasks' stored values, read without an API call (tests, benchmarks)."""
-        with self._lock:
-            tasks = self._types["tasks"]
-            ids = self.associations.links.get(("contacts", record_id, "tasks"), {})
-            return [dict(self.store.record(tasks, i).values) for i in ids]
-
     # -- reads ---------------------------------------------------------------------------------
 
     def get(self, otype: ObjectType, record_id: str, names: list[str] | None,
-            id_property: str | None = None) -> dict:
+            id_property: str | None = None, *, history: list[str] | None = None) -> dict:
         """``GET /crm/v3/objects/{type}/{id}``; 404 when no such record."""
         with self._lock:
             found = self.store.find(otype, [record_id], id_property, reading=True)
@@ -176,16 +140,16 @@ class HubSpotPortal:
                 message = ("Object not found.  objectId are usually numeric."
                            if not record_id.isdigit() else "resource not found")
                 raise not_found(message, context={"id": [record_id]})
-            return self.store.to_json(otype, found[record_id], names)
+            return self.store.to_json(otype, found[record_id], names, history)
 
-    def list_page(self, otype: ObjectType, *, limit: int, after: int,
-                  names: list[str] | None) -> tuple[list[dict], int | None]:
+    def list_page(self, otype: ObjectType, *, limit: int, after: int, names: list[str] | None,
+                  history: list[str] | None = None) -> tuple[list[dict], int | None]:
         """One page of ``GET /crm/v3/objects/{type}`` in id order, and the next ``after``."""
         with self._lock:
             order, table = self.store.order[otype.name], self.store.tables[otype.name]
             start = bisect.bisect_left(order, after)
             ids = order[start:start + limit + 1]
-            page = [self.store.to_json(otype, table[str(i)], names) for i in ids[:limit]]
+            page = [self.store.to_json(otype, table[str(i)], names, history) for i in ids[:limit]]
             return page, (ids[limit] if len(ids) > limit else None)
 
     def search(self, otype: ObjectType, body: object) -> dict:
@@ -335,10 +299,14 @@ class HubSpotPortal:
                         "fieldType": "number" if kind == "number" else "text",
                         "groupName": "bank_marketing", "displayOrder": order,
                         "description": f"Column {col.name!r} of {data.source.rsplit('/', 1)[-1]}"})
+            late = {c.hs_property for c in data.columns if c.name in data.post_outcome}
             for row in data.rows:
-                self._seed_row(contacts, data, row)
+                self._seed_row(contacts, data, row, late)
 
-    def _seed_row(self, contacts: ObjectType, data: SeedData, row: SeedRow) -> None:
+    def _seed_row(self, contacts: ObjectType, data: SeedData, row: SeedRow,
+                  late: set[str]) -> None:
+        """One contact; post-outcome properties (``late``) wait for the close: kept aside on
+        open rows, set at :func:`close_time` (with the lifecycle change) on closed ones."""
         first, last = FIRST_NAMES[row.index % 18], LAST_NAMES[(row.index // 18) % 16]
         values: dict[str, object] = {
             "firstname": first, "lastname": last,
@@ -347,19 +315,61 @@ class HubSpotPortal:
         for col in data.columns:
             value = row.values.get(col.name)
             values[col.hs_property] = repr(value) if isinstance(value, float) else value
-        if row.is_open:
+        waiting = {name: values.pop(name) for name in late}
+        outcome = {"lifecyclestage": "customer"} if row.outcome else {
+            "lifecyclestage": "lead", "hs_lead_status": "UNQUALIFIED"}
+        if row.is_open or late:
             values.update(lifecyclestage="lead", hs_lead_status=OPEN_STATUSES[row.index % 4])
-        elif row.outcome:
-            values["lifecyclestage"] = "customer"
         else:
-            values.update(lifecyclestage="lead", hs_lead_status="UNQUALIFIED")
+            values.update(outcome)
         values["hubspot_owner_id"] = OWNERS[row.index % len(OWNERS)][0]
         clean, failures = self.store.clean(contacts, values, creating=True)
         if failures:
-            raise ValueError(f"seed row {row.index}: {failures}")
+            raise ValueError(f"data row {row.index + 1}: {failures}")
         record = self.store.create(contacts, clean, at=row.created_at, source="IMPORT")
         if row.is_open:
             self._hidden[record.id] = row.outcome
+            self._pending[record.id] = waiting
+        elif late:
+            self._close_record(contacts, record, outcome, waiting, close_time(row), "IMPORT")
+
+    def _close_record(self, contacts: ObjectType, record, outcome: dict, filled: dict,
+                      at: datetime, source: str) -> None:
+        filled = {name: value for name, value in filled.items() if value is not None}
+        clean, failures = self.store.clean(contacts, {**filled, **outcome}, creating=False)
+        if failures:
+            raise ValueError(f"closing contact {record.id}: {failures}")
+        self.store.apply(contacts, record, clean, at, source=source)
+
+    # -- the time route (connector.sandbox.timeline) ---------------------------------------------
+
+    def close(self, body: object) -> dict:
+        """``POST /__sandbox/close``: outcomes arrive for the open contacts ``body`` selects."""
+        with self._lock:
+            return close(self, CloseRequest.parse(body))
+
+    def open_seeded_leads(self) -> dict[str, datetime]:
+        """Open contacts that still have a hidden outcome: id -> creation time."""
+        table = self.store.tables["contacts"]
+        return {i: datetime.fromisoformat(table[i].values["createdate"].replace("Z", "+00:00"))
+                for i in self._hidden if i in table
+                and table[i].values.get("lifecyclestage") not in ("opportunity", "customer")
+                and table[i].values.get("hs_lead_status") != "UNQUALIFIED"}
+
+    def clock_now(self) -> datetime:
+        """The portal's current time."""
+        return self.now()
+
+    def apply_close(self, outcomes: dict[str, bool], at: datetime) -> None:
+        """Make each contact a customer or unqualified at ``at``, filling its post-outcome
+        properties (the store records their history)."""
+        contacts = self._types["contacts"]
+        for record_id, converted in outcomes.items():
+            outcome = ({"lifecyclestage": "customer"} if converted
+                       else {"hs_lead_status": "UNQUALIFIED"})
+            self._close_record(contacts, self.store.tables["contacts"][record_id], outcome,
+                               self._pending.pop(record_id, {}), at, "CRM_UI")
+            self._hidden.pop(record_id, None)
 
     def hidden_outcomes(self) -> dict[str, bool]:
         """The true outcome of each open seeded contact, by contact id (kept out of the CRM)."""

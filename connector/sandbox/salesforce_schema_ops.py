@@ -116,8 +116,13 @@ class SchemaOps:
             if any(name.lower() == definition.name.lower() for name in lead.fields):
                 raise FieldError("DUPLICATE_DEVELOPER_NAME", "There is already a field named "
                                  f"{definition.name[:-3]} on {sobject}.", [])
+            track = body["Metadata"].get("trackHistory") is True
+            if track:  # refused before anything is created
+                self.field_history.check_room(definition.name)
             visible = not self.enforce_field_security
             lead.fields[definition.name] = definition.with_access(readable=visible, editable=visible)
+            if track:
+                self.field_history.track(definition.name)
             now = self.now()
             self.tooling["CustomField"].rows[durable_id] = {
                 "Id": durable_id, "DeveloperName": definition.name[:-3], "TableEnumOrId": "Lead",
@@ -159,22 +164,6 @@ class SchemaOps:
                                    for r in obj.rows.values()):
             raise FieldError("DUPLICATE_VALUE", "duplicate value found: <unknown> duplicates value "
                              "on record with id: <unknown>", [])
-
-    def _validate_task(self, row: dict) -> None:
-        """A task's lead must exist and its owner be an active user (notes-2 section 4; the
-        queue case is refused, as a queue not set up for tasks is)."""
-        who = row.get("WhoId")
-        lead = self.objects["Lead"].rows.get(who) if who else None
-        if who and (lead is None or lead.get("IsDeleted")):
-            raise FieldError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id",
-                             ["WhoId"])
-        owner = self.objects["User"].rows.get(row.get("OwnerId"))
-        if owner is None:
-            raise FieldError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id",
-                             ["OwnerId"])
-        if not owner.get("IsActive"):
-            raise FieldError("INACTIVE_OWNER_OR_USER", "operation performed with inactive user "
-                             f"[{owner['Id']}] as owner of task", [])
 
     def _validate_delete(self, obj, row: dict) -> None:
         """A profile's own permission set goes only with its profile."""
