@@ -10,9 +10,10 @@ import pytest
 import requests
 from pilot_support import SALT, is_control, open_leads, pilot_setup, tasks_by_lead
 from sync_support import NAMES, prepare, small_bank, trained_model
+from test_webhook import Endpoint
 
 from connector.admin.report.pilot import gather_pilot, render_pilot
-from connector.config import ControlGroup
+from connector.config import ControlGroup, Webhook
 from connector.sandbox import Sandbox
 from connector.state import StateStore
 from connector.sync.engine import run_sync
@@ -59,10 +60,14 @@ def models(tmp_path_factory):
 
 
 @pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
-def test_nothing_is_written_for_control_leads_until_the_group_is_switched_off(crm, models,
-                                                                              tmp_path):
+def test_nothing_is_written_for_control_leads_until_the_group_is_switched_off(
+        crm, models, tmp_path, monkeypatch):
+    hook = Endpoint([503])  # the chat webhook: down once, then fine
+    monkeypatch.setenv("LEADSCORE_TEST_HOOK", hook.url)
     with Sandbox(crms=(crm,), seed=small_bank(LEADS)) as box:
         setup = pilot_setup(prepare(box, crm, tmp_path, trained=models[crm]), tmp_path)
+        setup.connection = setup.connection.model_copy(
+            update={"webhook": Webhook(url_env="LEADSCORE_TEST_HOOK")})
         name, outputs = NAMES[crm], setup.mapping.output_fields()
         with StateStore(tmp_path / "state.sqlite") as state:
             client = setup.open()
@@ -86,6 +91,11 @@ def test_nothing_is_written_for_control_leads_until_the_group_is_switched_off(cr
             assert all(r.score is not None and r.tier for r in rows.values())
             assert state.pilot.group_sizes(name) == {
                 "control": len(control), "scored": len(leads) - len(control), "released": 0}
+            made = state.pilot.callback_counts(name)["created"]
+            # One post per task; the one refused with 503 waits for its retry (30 s).
+            assert len(hook.bodies) == made and {b["tier"] for b in hook.bodies} == {"Hot"}
+            assert state.pilot.webhook_counts(name) == {"pending": 1, "sent": made - 1,
+                                                         "dead": 0}
             hot_control = {i for i in control if rows[i].tier == "Hot"}
 
             # Switched off: the next sync writes the control leads' scores (and Hot ones get
@@ -119,6 +129,7 @@ def test_nothing_is_written_for_control_leads_until_the_group_is_switched_off(cr
         html = render_pilot(pilot)
         assert "Does scoring change anything?" in html and "Newcombe" in html
         assert f"{len(control):,} leads were held back" in html
+    hook.close()
 
 
 def test_a_version_1_state_store_gains_the_pilot_tables(tmp_path):

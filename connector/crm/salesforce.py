@@ -10,6 +10,7 @@ checked before each call. Field creation (Tooling API) is in
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
@@ -22,9 +23,10 @@ from connector.crm.base import checked_write
 from connector.crm.history import FieldChange, salesforce_changes
 from connector.crm.pacing import ApiBudget
 from connector.crm.salesforce_auth import fetch_token
+from connector.crm.salesforce_access import check_name, grant_access
 from connector.crm.salesforce_bulk import SalesforceBulk
-from connector.crm.salesforce_fields import ensure_custom_fields, field_info
 from connector.crm import salesforce_tasks
+from connector.crm.salesforce_fields import ensure_custom_fields, field_info, security_steps
 from connector.crm.transport import (
     CallCounter,
     ErrorTable,
@@ -121,6 +123,7 @@ class SalesforceCRM:
         self._credentials = credentials
         self._overlap = timedelta(minutes=connection.overlap_minutes)
         self._sf: Salesforce | None = None
+        self._user_id = ""
         self._catalog: FieldCatalog | None = None
         self.bulk = SalesforceBulk(self)
 
@@ -144,6 +147,7 @@ class SalesforceCRM:
 
     def _login(self) -> None:
         token = fetch_token(self.session, self.connection, self._credentials)
+        self._user_id = token.user_id
         self._sf = Salesforce(instance_url=token.instance_url, session_id=token.access_token,
                               session=self.session, version=self.connection.api_version)
 
@@ -186,13 +190,24 @@ class SalesforceCRM:
                                          {f["name"]: field_info(f) for f in body["fields"]})
         return self._catalog
 
-    def ensure_fields(self, specs: Sequence[FieldSpec], *, dry_run: bool = False
-                      ) -> ProvisionReport:
-        """Create missing custom fields through the Tooling API; see the protocol."""
+    def ensure_fields(self, specs: Sequence[FieldSpec], *, dry_run: bool = False,
+                      grant: str | None = None) -> ProvisionReport:
+        """Create missing custom fields through the Tooling API, and with ``grant`` give the
+        integration user Read and Edit on them through that permission set; see the protocol
+        and :mod:`connector.crm.salesforce_access`."""
+        if grant is not None:
+            check_name(grant)  # before anything is created
         report = ensure_custom_fields(self._call, self.object_name, specs,
                                       visible=self.describe(refresh=True), dry_run=dry_run)
-        self.describe(refresh=True)
-        return report
+        if grant is None:
+            self.describe(refresh=True)
+            return report
+        access, steps = grant_access(self._call, self.object_name, [s.name for s in specs],
+                                     grant, user_id=self._user_id, dry_run=dry_run)
+        catalog = self.describe(refresh=True)
+        if not dry_run:  # what is still hidden now that the grants are in
+            steps += security_steps(self.object_name, [s.name for s in specs if s.name not in catalog])
+        return replace(report, access=access, manual_steps=tuple(dict.fromkeys(steps)))
 
     def _require(self, fields: Sequence[str]) -> None:
         missing = self.describe().missing(list(fields))

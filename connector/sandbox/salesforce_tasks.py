@@ -21,7 +21,7 @@ class TaskOps:
         email = f"{login}@sandbox.leadscore.dev"
         self.objects["User"].rows[user_id] = {
             "Id": user_id, "Username": email, "Name": name, "Email": email, "IsActive": active,
-            "CreatedDate": now, "CreatedById": self.user_id, "LastModifiedDate": now,
+            "ProfileId": self.profile_id, "CreatedDate": now, "CreatedById": self.user_id, "LastModifiedDate": now,
             "LastModifiedById": self.user_id, "SystemModstamp": now}
         return user_id
 

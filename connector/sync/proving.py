@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from connector.config import ConnectionConfig, _environment
+from connector.config import ConnectionConfig, environment
 from connector.crm.base import CRM
 from connector.mapping import Mapping as FieldMapping
 from connector.records import Cursor, Page, Record
@@ -38,7 +38,7 @@ class Proving:
         self.webhook = None
         if config is not None and config.webhook is not None and not dry_run:
             self.webhook = WebhookSender(config.webhook, state, self.name, mapping.crm,
-                                         environ if environ is not None else _environment(),
+                                         environ if environ is not None else environment(),
                                          clock)
         self.callbacks = None
         if settings is not None and settings.enabled and not dry_run:
