@@ -22,6 +22,7 @@ from connector.errors import StateStoreError
 from connector.state import schema as t
 from connector.state.feature_log import FeatureLog
 from connector.state.lock import DEFAULT_LEASE_S, ConnectionLock, current_holder
+from connector.state.pilot import PilotStore
 from connector.state.rows import (
     AuditEntry, Change, Failure, PageRecord, RecordState, RunCounts, RunInfo,
 )
@@ -58,6 +59,8 @@ class StateStore:
             raise StateStoreError(f"cannot open the state store {self.url}: {error.orig}") from None
         self.feature_log = FeatureLog(self.engine, self._insert)
         """The logged model inputs of scored open leads (:mod:`connector.state.feature_log`)."""
+        self.pilot = PilotStore(self.engine, clock)
+        """Control group, callback tasks and webhook deliveries (:mod:`connector.state.pilot`)."""
 
     @property
     def url(self) -> str:
