@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -20,6 +21,7 @@ from connector.sync.schedule import configure_logging
 from connector.sync.schedule import run as run_scheduler
 from connector.state import StateStore, utcnow
 from connector.admin.status import status as gather_status
+from connector.admin.units import cursor_lag, duration, local_time
 from connector.sync.engine import RunSummary, run_sync
 
 CONFIG_HELP = "Config file (default: $LEADSCORE_CONFIG or ./leadscore.toml)."
@@ -62,15 +64,45 @@ def sync(
 
 
 @app.command()
-def run(config: Path = typer.Option(None, "--config", help=CONFIG_HELP)) -> None:
+def run(config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
+        fleet: bool = typer.Option(False, "--fleet", help="Enqueue the jobs for `leadscore "
+                                   "worker` processes (Celery, Redis) instead of running them.")
+        ) -> None:
     """Run the scheduler: hourly sync, new-leads job and weekly retraining per connection."""
     configure_logging()
+    if fleet:
+        from connector.sync.fleet import run_scheduler as run_fleet
+        run_fleet(config)
+        return
     run_scheduler(config)
 
 
-def _table(entry: dict) -> Table:
-    table = Table(title=shown(f"{entry['connection']} ({entry['crm']} {entry['object']})"),
-                  show_header=False, title_justify="left")
+@app.command()
+def worker(config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
+           concurrency: int = typer.Option(1, "--concurrency", min=1,
+                                           help="Worker processes on this machine.")) -> None:
+    """Run fleet workers: the jobs `leadscore run --fleet` enqueues, for every connection."""
+    configure_logging()
+    from connector.sync.fleet import start_worker
+    start_worker(config, concurrency=concurrency)
+
+
+def _run_line(row: dict, zone: str) -> str:
+    started = local_time(row["started_at"], zone)
+    if row["kind"] == "retrain":
+        return (f"{started} {row['outcome']}: pulled {row['pulled']:,} leads, api "
+                f"{row['api_calls']:,}: {row['message'] or ''}").rstrip(": ")
+    return (f"{started} {row['outcome']}: pulled {row['pulled']:,} scored {row['scored']:,} "
+            f"written {row['written']:,} unchanged {row['unchanged']:,} failed "
+            f"{row['failed']:,} api {row['api_calls']:,}")
+
+
+def _table(entry: dict, now: datetime) -> Table:
+    """One connection's status in the admin's units: durations as ``3 min`` or ``16 years``,
+    times to the second in the connection's time zone."""
+    zone = entry["timezone"]
+    table = Table(title=shown(f"{entry['connection']} ({entry['crm']} {entry['object']}, "
+                              f"times in {zone})"), show_header=False, title_justify="left")
     table.add_column("what")
     table.add_column("value")
     model = entry["model"]
@@ -78,26 +110,37 @@ def _table(entry: dict) -> Table:
     table.add_row("model", f"{model['version'] or 'none'} {holdout}".strip())
     retrain = entry["last_retrain"]
     if retrain:
-        table.add_row("last retrain", shown(f"{retrain['started_at']} {retrain['outcome']}: "
-                                            f"{retrain['message']}"))
+        table.add_row("last retrain", shown(_run_line(retrain, zone)))
     cursor = entry["cursor"]
-    table.add_row("cursor lag", f"{cursor['lag_s']:,.0f} s" if cursor and cursor["lag_s"]
-                  is not None else "never synced")
+    table.add_row("cursor lag", cursor_lag(cursor["lag_s"], cursor["stamp"], cursor["recorded_at"],
+                                           now)
+                  if cursor and cursor["lag_s"] is not None else "never synced")
     table.add_row("failures waiting", str(entry["failures"]["waiting"]))
     api = entry["api"]
     table.add_row("API allowance", "unknown" if api["daily_max"] is None else
                   f"{api['daily_used']:,} used, {api['daily_left']:,} left of "
                   f"{api['daily_max']:,} (reserve {api['reserve']:.0%})")
+    pilot = entry["pilot"]
+    groups = pilot["groups"]
+    if pilot["control_share"] is not None or groups["control"]:
+        share = pilot["control_share"]
+        table.add_row("control group", f"{groups['control']:,} leads held back, "
+                      f"{groups['scored']:,} scored and written"
+                      + (f" (share {share:.0%})" if share is not None else " (switched off, "
+                         f"{groups['released']:,} since written)"))
+    if pilot["callbacks"]:
+        table.add_row("callback tasks", ", ".join(f"{n:,} {status}" for status, n in
+                                                  sorted(pilot["callbacks"].items())))
+    if pilot["webhook"] is not None:
+        hook = pilot["webhook"]
+        table.add_row("webhook", f"{hook['sent']:,} sent, {hook['pending']:,} pending, "
+                      f"{hook['dead']:,} dead letters")
     holder = entry["locked_by"]
     table.add_row("running now", shown(holder["owner"]) if holder else "no")
     for job, at in entry["next_runs"].items():
-        table.add_row(f"next {job}", at)
+        table.add_row(f"next {job}", local_time(at, zone))
     for run_row in entry["runs"]:
-        table.add_row(f"run {run_row['id']} {run_row['kind']}",
-                      f"{run_row['started_at']} {run_row['outcome']}: pulled {run_row['pulled']}"
-                      f" scored {run_row['scored']} written {run_row['written']} unchanged "
-                      f"{run_row['unchanged']} failed {run_row['failed']} api "
-                      f"{run_row['api_calls']}")
+        table.add_row(f"run {run_row['id']} {run_row['kind']}", shown(_run_line(run_row, zone)))
     return table
 
 
@@ -106,16 +149,30 @@ def status(
     connection: str = typer.Option(None, "--connection", "-c", help="Only this connection."),
     config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    fleet: bool = typer.Option(False, "--fleet", help="Also the fleet's queues and workers."),
 ) -> None:
     """Last runs, failures waiting, cursor lag, model, API allowance and next runs."""
     settings = load_config(config)
     if connection:
         settings.connection(connection)  # a clear error for an unknown name
+    now = utcnow()
     with StateStore(settings.state_url) as state:
-        entries = gather_status(settings, state, utcnow(), connection=connection)
+        entries = gather_status(settings, state, now, connection=connection)
+    queues = None
+    if fleet:
+        from connector.sync.fleet import fleet_status
+        queues = fleet_status(settings)
     if as_json:
-        typer.echo(json.dumps(entries, indent=1))
+        typer.echo(json.dumps({"connections": entries, "fleet": queues} if fleet else entries,
+                              indent=1))
         return
+    if queues is not None:
+        workers = ", ".join(queues["workers"]) or "none answering"
+        typer.echo(f"fleet: broker {queues['broker']}, workers: {workers}")
+        for name, queue in queues["queues"].items():
+            age = queue["oldest_waiting_s"]
+            typer.echo(f"  queue {name}: {queue['waiting']} waiting"
+                       + (f", oldest {duration(age)}" if age is not None else ""))
     console = Console()
     for entry in entries:
-        console.print(_table(entry))
+        console.print(_table(entry, now))
