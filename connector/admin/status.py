@@ -101,6 +101,7 @@ def connection_status(config: Config, state: StateStore, name: str, now: datetim
     failures = state.failures(name, limit=10)
     return {
         "connection": name, "crm": connection.crm, "object": connection.object,
+        "timezone": connection.schedule.timezone,
         "runs": [_run(r) for r in history[:runs]],
         "failures": {"waiting": state.failure_count(name),
                      "oldest": [{"record_id": f.record_id, "code": f.code, "reason": f.reason,
