@@ -164,7 +164,7 @@ class ConnectionConfig(_Strict):
     # result sets of bulk_page_records.
     bulk_query_threshold: int = Field(10_000, ge=0)
     bulk_write_threshold: int = Field(5_000, ge=0)
-    bulk_page_records: int = Field(250_000, ge=1_000)
+    bulk_page_records: int = Field(100_000, ge=1_000)
     schedule: Schedule = Field(default_factory=Schedule)
     control: ControlGroup | None = None
     webhook: Webhook | None = None
