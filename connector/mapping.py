@@ -233,11 +233,15 @@ class Baseline(_Strict):
 
 
 class Training(_Strict):
-    """Minimum data to train and the share of newest closed leads held out."""
+    """Minimum data to train, the share of newest closed leads held out, and the scoring
+    budget of a full rescan."""
 
     min_closed: Annotated[int, Field(ge=10)] = 1000
     min_converted: Annotated[int, Field(ge=5)] = 120
     holdout_share: Annotated[float, Field(ge=0.05, le=0.5)] = 0.2
+    # Scoring budget for a full rescan of the org (after a retrain or a mapping change): a
+    # candidate model whose exact reasons would take longer is not chosen.
+    rescan_minutes: Annotated[float, Field(gt=0)] = 10.0
 
 
 class Mapping(_Strict):

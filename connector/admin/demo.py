@@ -108,7 +108,7 @@ def _run_one(workspace: Workspace, sandbox: Sandbox, say: Callable[[str], None])
         records: list[dict] = []
 
         def pull_and_train():
-            records.extend(pull_history(crm, mapping))
+            records.extend(pull_history(crm, mapping, workspace.model_dir))
             return train_model(records, mapping, model_dir=workspace.model_dir)
 
         with workspace.state() as state:

@@ -27,7 +27,7 @@ app.add_typer(fields_app, name="fields")
 
 def _pull(workspace: Workspace, crm) -> list[dict]:
     with tracking(f"{workspace.name}: pulling records") as tracker:
-        return list(counted(pull_history(crm, workspace.mapping), tracker))
+        return list(counted(pull_history(crm, workspace.mapping, workspace.model_dir), tracker))
 
 
 def _pull_all(workspace: Workspace) -> list[dict]:

@@ -155,7 +155,7 @@ class ConnectionWorker:
         crm = self.crm()
         result = recorded_training(
             self.name, crm, self.state,
-            lambda: train_model(pull_history(crm, self.mapping), self.mapping,
+            lambda: train_model(pull_history(crm, self.mapping, self.model_dir), self.mapping,
                                 model_dir=self.model_dir))
         return f"retrain {self.name}: {verdict(result)}"
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from connector.config import Config, ConnectionConfig, load_config
 from connector.crm import CRM, open_crm
 from connector.mapping import Mapping, load_mapping
+from connector.model.guard import live_fields
 from connector.state import StateStore
 
 
@@ -55,8 +56,16 @@ def open_workspace(config_path: str | Path | None, connection: str) -> Workspace
     return workspace
 
 
-def pull_history(crm: CRM, mapping: Mapping) -> Iterator[dict]:
-    """Every record's mapped input values, as plain dicts, page by page (training input)."""
-    for page in crm.pull_changed(None, mapping.input_fields()):
+def pull_history(crm: CRM, mapping: Mapping, model_dir: Path | None = None) -> Iterator[dict]:
+    """Every record's mapped input values, as plain dicts, page by page (training input).
+
+    With ``model_dir``, the fields the live model reads come along too (those the CRM still
+    has), so the promotion guard grades the live model on its own fields even after the
+    mapping dropped some."""
+    fields = mapping.input_fields()
+    if model_dir is not None:
+        extra = [f for f in live_fields(model_dir) if f not in fields]
+        fields += [f for f in extra if f not in crm.describe().missing(extra)]
+    for page in crm.pull_changed(None, fields):
         for record in page.records:
             yield dict(record.values)
