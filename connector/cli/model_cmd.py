@@ -11,6 +11,7 @@ from rich.table import Table
 
 from connector.cli import app
 from connector.cli.progress import counted, tracking
+from connector.cli.terminal import clean, shown
 from connector.errors import ConfigError, RecordRejectedError
 from connector.model import load_model, restore_model, train_model
 from connector.admin.report.build import write_report
@@ -80,7 +81,7 @@ def train(connection: str = CONNECTION, config: Path = CONFIG,
                               default=str))
         return
     for warning in result.warnings:
-        Console(stderr=True).print(f"[yellow]warning:[/] {warning}", highlight=False)
+        Console(stderr=True).print(f"[yellow]warning:[/] {shown(warning)}", highlight=False)
     verdict = "promoted" if result.promoted else "saved but NOT promoted"
     auc = result.metrics.get("roc_auc")
     typer.echo(f"{connection}: model {result.version} {verdict}"
@@ -102,12 +103,13 @@ def explain(lead_id: str = typer.Argument(..., help="The CRM record id."),
     if not found:
         raise RecordRejectedError(lead_id, f"not found in {connection}")
     explanation = model.explain(dict(found[0].values))
-    table = Table(title=f"{lead_id}: score {explanation.score} ({explanation.tier}), "
-                        f"p={explanation.probability:.3f}, model {model.version}")
+    table = Table(title=shown(f"{lead_id}: score {explanation.score} ({explanation.tier}), "
+                              f"p={explanation.probability:.3f}, model {model.version}"))
     for column in ("field", "value", "contribution", "reads as"):
         table.add_column(column, justify="right" if column == "contribution" else "left")
     for row in explanation.rows:
-        table.add_row(row.label, str(row.value), f"{row.contribution:+.3f}", row.phrase)
+        table.add_row(shown(row.label), shown(row.value), f"{row.contribution:+.3f}",
+                      shown(row.phrase))
     Console().print(table)
 
 
@@ -134,4 +136,4 @@ def fields_create(connection: str = CONNECTION, config: Path = CONFIG,
     finally:
         crm.close()
     for line in result.lines():
-        typer.echo(line)
+        typer.echo(clean(line))

@@ -33,6 +33,7 @@ from urllib3.util.retry import Retry
 
 from connector.config import ConnectionConfig, Credentials
 from connector.crm.base import checked_write
+from connector.crm.history import HISTORY_BATCH, FieldChange, hubspot_changes
 from connector.crm.hubspot_fields import ensure_properties, property_info
 from connector.crm.hubspot_pull import pull, record_of
 from connector.crm.pacing import ApiBudget, Pacer
@@ -297,6 +298,21 @@ class HubSpotCRM:
         found = {obj.id: obj for obj in data.results or ()}
         return [record_of(found[i], self.modified_property, list(fields))
                 for i in ids if i in found]
+
+    def field_history(self, ids: Sequence[str], fields: Sequence[str]
+                      ) -> dict[str, list[FieldChange]]:
+        """Changes of ``fields`` on the records ``ids``, oldest first: batch reads with
+        ``propertiesWithHistory``, 50 records a call (HubSpot's cap for history reads)."""
+        found: dict[str, list[FieldChange]] = {}
+        for start in range(0, len(ids), HISTORY_BATCH):
+            body = BatchReadInputSimplePublicObjectId(
+                inputs=[SimplePublicObjectId(id=i) for i in ids[start:start + HISTORY_BATCH]],
+                properties=[self.modified_property], properties_with_history=list(fields))
+            data = self.request(partial(self.batch_api.read_with_http_info, self.object_name,
+                                        body, archived=False))
+            for obj in data.results or ():
+                found[obj.id] = hubspot_changes(obj.properties_with_history)
+        return found
 
     # -- writing ---------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from simple_salesforce.exceptions import SalesforceError
 
 from connector.config import ConnectionConfig, Credentials
 from connector.crm.base import checked_write
+from connector.crm.history import FieldChange, salesforce_changes
 from connector.crm.pacing import ApiBudget
 from connector.crm.salesforce_auth import fetch_token
 from connector.crm.salesforce_fields import ensure_custom_fields, field_info
@@ -252,6 +253,29 @@ class SalesforceCRM:
                 # the cursor reached; the window drops what this pull already delivered.
                 result = self._query(stamp_field, fields, window.cursor(reached).since(
                     self._overlap))
+
+    def field_history(self, ids: Sequence[str], fields: Sequence[str]
+                      ) -> dict[str, list[FieldChange]]:
+        """Changes of ``fields`` on the records ``ids`` from the object's history (``Lead`` ->
+        ``LeadHistory``, ``X__c`` -> ``X__History``), oldest first. One SOQL query filtered on
+        ``Field`` (history values cannot be filtered), 2,000 rows a page; only tracked fields
+        have rows."""
+        name = self.object_name
+        history = name[:-3] + "__History" if name.endswith("__c") else name + "History"
+        parent = "ParentId" if name.endswith("__c") else f"{name}Id"
+        names = ", ".join(f"'{f}'" for f in dict.fromkeys(fields) if f.replace("_", "").isalnum())
+        soql = (f"SELECT {parent}, Field, OldValue, NewValue, CreatedDate FROM {history} "
+                f"WHERE Field IN ({names}) ORDER BY CreatedDate, Id")
+        wanted, rows = set(ids), []
+        result = self._call(lambda sf: sf.query(soql))
+        while True:
+            rows += [{**raw, "LeadId": raw[parent]} for raw in result["records"]
+                     if raw[parent] in wanted]
+            if result["done"]:
+                break
+            next_url = result["nextRecordsUrl"]
+            result = self._call(lambda sf, url=next_url: sf.query_more(url, identifier_is_url=True))
+        return salesforce_changes(rows, set(fields))
 
     # -- writing ---------------------------------------------------------------------------------
 

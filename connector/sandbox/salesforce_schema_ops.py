@@ -116,8 +116,13 @@ class SchemaOps:
             if any(name.lower() == definition.name.lower() for name in lead.fields):
                 raise FieldError("DUPLICATE_DEVELOPER_NAME", "There is already a field named "
                                  f"{definition.name[:-3]} on {sobject}.", [])
+            track = body["Metadata"].get("trackHistory") is True
+            if track:  # refused before anything is created
+                self.field_history.check_room(definition.name)
             visible = not self.enforce_field_security
             lead.fields[definition.name] = definition.with_access(readable=visible, editable=visible)
+            if track:
+                self.field_history.track(definition.name)
             now = self.now()
             self.tooling["CustomField"].rows[durable_id] = {
                 "Id": durable_id, "DeveloperName": definition.name[:-3], "TableEnumOrId": "Lead",

@@ -5,11 +5,18 @@ each CRM) and one :class:`SeedRow` per line, with its creation time, whether it 
 its true outcome. Each emulator loads it through the same store functions its API handlers use,
 so seeded records behave exactly like records created over HTTP. The outcome of open rows stays
 out of the CRM; emulators keep it aside for benchmarks (the "hidden outcomes").
+
+Post-outcome columns (:func:`with_post_outcome_columns`) are the ones a real CRM only gets once
+the sales process has run, such as the bank data's call ``duration``: emulators leave them
+empty on open leads (keeping the values aside until the time route closes the lead, see
+:mod:`connector.sandbox.timeline`) and record them in field history as filled at the close
+(:func:`close_time`) on closed ones.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import io
 import re
@@ -55,6 +62,7 @@ class SeedData:
     source: str
     columns: tuple[SeedColumn, ...]
     rows: tuple[SeedRow, ...]
+    post_outcome: tuple[str, ...] = ()  # column names filled only when the lead closes
 
 
 def sf_field_name(column: str) -> str:
@@ -148,3 +156,19 @@ def bank_csv_path() -> Path:
 def load_bank() -> SeedData:
     """The bundled demo data: 41,188 calls, May 2008 - Nov 2010, newest 20% open."""
     return load_csv(bank_csv_path())
+
+
+def with_post_outcome_columns(data: SeedData, names) -> SeedData:
+    """``data`` with the columns ``names`` (CSV column names) marked as filled at the close."""
+    wanted = tuple(dict.fromkeys(name.strip() for name in names if name.strip()))
+    known = [column.name for column in data.columns]
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        raise SeedError(f"{data.source}: no column {', '.join(map(repr, unknown))} to leave "
+                        f"empty until the close (columns: {', '.join(known)})")
+    return dataclasses.replace(data, post_outcome=wanted)
+
+
+def close_time(row: SeedRow) -> datetime:
+    """When a seeded closed lead got its outcome: 3 to 7 days after its creation."""
+    return row.created_at + timedelta(days=3 + row.index % 5)

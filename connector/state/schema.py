@@ -24,6 +24,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.types import TypeDecorator
 
 from connector.errors import StateStoreError
+from connector.state.faults import translate_storage_faults
 
 SCHEMA_VERSION = 1
 
@@ -175,6 +176,7 @@ def make_engine(url: str | Path) -> Engine:
                               "(install the `postgres` extra for PostgreSQL).") from None
     if engine.dialect.name == "sqlite":
         _tune_sqlite(engine)
+    translate_storage_faults(engine)
     return engine
 
 
