@@ -126,7 +126,10 @@ class Feature(_Strict):
     field: str
     kind: FeatureKind
     label: str
-    unit: str | None = None
+    unit: Annotated[str, Field(min_length=1, max_length=20)] | None = None
+    # How a number reads in reasons: percent (a share, 0.25 -> 25%), duration_s or
+    # duration_min (an amount of time, 200 -> "3 min 20 s"); `unit` is written after it.
+    format: Literal["percent", "duration_s", "duration_min"] | None = None
     trim: bool = True
     case_fold: bool = True
     aliases: dict[str, list[str]] = {}
@@ -141,6 +144,8 @@ class Feature(_Strict):
             raise ValueError("`aliases` only applies to kind: category")
         if self.derive is not None and self.kind != "date":
             raise ValueError("`derive` only applies to kind: date")
+        if (self.format or self.unit) and self.kind != "number":
+            raise ValueError("`format` and `unit` only apply to kind: number")
         return self
 
 

@@ -59,7 +59,7 @@ def grade_live(model_dir: Path, mapping: Mapping, old: list[dict], y_old: np.nda
            "graded": "its configuration refit on the same training leads, on the same holdout",
            "own_holdout_roc_auc": (live.card.get("holdout") or {}).get("roc_auc")}
     theirs, ours = [f.field for f in specs], [f.field for f in mapping.features]
-    if theirs != ours or {f.field: f for f in specs} != {f.field: f for f in mapping.features}:
+    if [(f.field, f.kind) for f in specs] != [(f.field, f.kind) for f in mapping.features]:
         row["fields"] = FIELDS_CHANGED
         row["fields_removed"] = [f for f in theirs if f not in ours]
         row["fields_added"] = [f for f in ours if f not in theirs]

@@ -19,9 +19,10 @@ import numpy as np
 from connector.model import metrics
 from connector.model.candidates import Candidate
 from connector.model.features import FeatureMatrix
+from connector.model.numbers import duration
 
 NEAR_TIE = 0.005  # holdout ROC AUC; inside this the simpler (earlier) candidate wins
-COST_SAMPLE = 2000  # rows timed per candidate
+COST_SAMPLE = 1000  # rows timed per candidate
 
 
 @dataclass(frozen=True)
@@ -67,17 +68,6 @@ def scoring_cost(candidate: Candidate, X: np.ndarray) -> float:
     return min(timings) / max(len(sample), 1)
 
 
-def duration_text(seconds: float) -> str:
-    """``45 s``, ``3 min 20 s``, ``2 h 5 min``: a duration as people write it."""
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min" + (f" {seconds % 60} s" if seconds % 60 else "")
-    return f"{seconds // 3600} h" + (f" {seconds % 3600 // 60} min" if seconds % 3600 // 60
-                                     else "")
-
-
 def weigh(cost_per_lead: float, volume: Volume, budget_minutes: float) -> dict:
     """The cost columns of one candidate's card row; ``excluded`` names the figure when a full
     rescan would not fit the budget."""
@@ -88,7 +78,7 @@ def weigh(cost_per_lead: float, volume: Volume, budget_minutes: float) -> dict:
         row["sync_s"] = round(cost_per_lead * volume.changed_per_sync, 2)
     if rescan_s > budget_minutes * 60:
         row["excluded"] = (f"a full rescan of {volume.org_leads:,} leads with exact reasons "
-                           f"would take {duration_text(rescan_s)} of scoring, over the "
+                           f"would take {duration(rescan_s)} of scoring, over the "
                            f"{budget_minutes:g}-minute budget")
     return row
 

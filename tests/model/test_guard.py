@@ -64,6 +64,9 @@ def test_a_live_model_whose_refit_saw_the_holdout_is_not_flattered(tmp_path):
     assert again.card["live_model"]["own_holdout_roc_auc"] == own
     assert "fields" not in again.card["live_model"]
     assert again.promoted, again.card["decision"]
+    # No baseline configured: the decisions never claim to beat one.
+    assert first.card["decision"] == "no admin baseline configured and no live model"
+    assert again.card["decision"].startswith("is not worse than the live model v0001 (")
 
 
 def test_the_history_pull_brings_the_live_models_fields_the_mapping_dropped(tmp_path):
