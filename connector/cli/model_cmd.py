@@ -15,7 +15,7 @@ from connector.cli.terminal import clean, shown
 from connector.errors import ConfigError, RecordRejectedError
 from connector.model import load_model, restore_model, train_model
 from connector.admin.report.build import write_report
-from connector.sync.training_run import recorded_training
+from connector.sync.training_run import recent_volume, recorded_training
 from connector.sync.workspace import Workspace, open_workspace, pull_history
 from connector.sync.writeback import output_specs
 
@@ -45,15 +45,20 @@ def train_connection(workspace: Workspace, *, force: bool = False, min_closed: i
     as a ``retrain`` run under the connection's lock."""
     crm = workspace.open_crm()
 
-    def pull_and_train():
+    schedule = workspace.connection.schedule
+
+    def pull_and_train(state):
         records = _pull(workspace, crm)
+        volume = recent_volume(state, workspace.name, None if schedule.sync_cron
+                               else schedule.sync_every_minutes)
         with tracking(f"{workspace.name}: training on {len(records):,} records"):
             return train_model(records, workspace.mapping, model_dir=workspace.model_dir,
-                               force=force, min_closed=min_closed, min_positive=min_positive)
+                               force=force, min_closed=min_closed, min_positive=min_positive,
+                               volume=volume)
 
     try:
         with workspace.state() as state:
-            return recorded_training(workspace.name, crm, state, pull_and_train)
+            return recorded_training(workspace.name, crm, state, lambda: pull_and_train(state))
     finally:
         crm.close()
 

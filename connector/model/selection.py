@@ -30,7 +30,7 @@ class Volume:
     """How many leads the connection scores: the whole org on a full rescan, and (when the
     state store knows it) the most leads one sync interval has brought lately."""
 
-    org_leads: int
+    org_leads: int | None = None  # None: the records handed to training (the whole org)
     changed_per_sync: int | None = None
     sync_minutes: int | None = None
 

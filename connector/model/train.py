@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
@@ -141,7 +141,9 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
     """
     started, now = time.perf_counter(), now or datetime.now(timezone.utc)
     records = list(records)
-    volume = volume or Volume(org_leads=len(records))
+    volume = volume or Volume()
+    if volume.org_leads is None:
+        volume = replace(volume, org_leads=len(records))
     rows, y, times, skipped = closed_history(records, mapping)
     need_closed = mapping.training.min_closed if min_closed is None else min_closed
     need_pos = mapping.training.min_converted if min_positive is None else min_positive

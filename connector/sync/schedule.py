@@ -42,7 +42,7 @@ from connector.model import load_model, train_model
 from connector.model.artifacts import current_version
 from connector.state import StateStore, utcnow
 from connector.sync.engine import RunSummary, run_sync
-from connector.sync.training_run import recorded_training, verdict
+from connector.sync.training_run import recent_volume, recorded_training, verdict
 from connector.sync.workspace import pull_history
 
 log = logging.getLogger("leadscore")
@@ -151,12 +151,17 @@ class ConnectionWorker:
         """The weekly job: train on the CRM's history; promotion is the model's decision."""
         return self._guarded("retrain", self._retrain, wait=True)
 
+    def _sync_minutes(self) -> int | None:
+        schedule = self.connection.schedule
+        return None if schedule.sync_cron else schedule.sync_every_minutes
+
     def _retrain(self) -> str:
         crm = self.crm()
         result = recorded_training(
             self.name, crm, self.state,
             lambda: train_model(pull_history(crm, self.mapping, self.model_dir), self.mapping,
-                                model_dir=self.model_dir))
+                                model_dir=self.model_dir, volume=recent_volume(
+                                    self.state, self.name, self._sync_minutes())))
         return f"retrain {self.name}: {verdict(result)}"
 
 

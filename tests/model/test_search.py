@@ -80,3 +80,19 @@ def test_when_no_candidate_fits_the_cheapest_is_used_and_says_so(interaction, tm
     chosen = next(c for c in result.card["candidates"] if c["chosen"])
     assert chosen["family"] == "logistic_regression" and "cheapest" in chosen["note"]
     assert len(result.card["exclusions"]) == 1
+
+
+def test_the_volume_per_sync_is_the_median_of_recent_syncs(tmp_path):
+    from connector.state import StateStore
+    from connector.state.rows import RunCounts
+    from connector.sync.training_run import recent_volume
+
+    with StateStore(f"sqlite:///{tmp_path / 'state.db'}") as state:
+        state.ensure_connection("sf", "salesforce")
+        assert recent_volume(state, "sf", 60) == Volume(sync_minutes=60)
+        for pulled, kind in [(40_000, "sync"), (120, "sync"), (150, "sync"), (9, "new_leads")]:
+            run_id = state.start_run("sf", kind)
+            state.add_counts(run_id, RunCounts(pulled=pulled))
+            state.finish_run(run_id, "ok")
+        volume = recent_volume(state, "sf", 60)
+    assert volume == Volume(changed_per_sync=150, sync_minutes=60)  # the rescan does not skew
