@@ -10,6 +10,7 @@ exit code; library code raises and lets callers decide.
     │   ├── MappingError                a mapping YAML: names file, line and key
     │   ├── CredentialsError            a secret is missing or the CRM refused it (names the variable)
     │   ├── CheckFailedError            `leadscore check` listed problems to fix
+│   ├── LeakageError                `train --strict`: a mapped field looks filled after the outcome
     │   ├── CRMPermissionError          missing scope / field-level security / field not writable
     │   └── StateStoreError             state database unreachable, or its schema is newer than us
     ├── RetryLaterError     exit 75     transient: the same call may succeed later
@@ -23,7 +24,8 @@ exit code; library code raises and lets callers decide.
     │   ├── ApiBudgetError              the CRM's daily API allowance is down to the reserve
     │   ├── NotEnoughDataError          too few closed leads / conversions to train
     │   ├── ConnectionLockedError       another worker is syncing this connection
-    │   └── ModelMissingError           no trained model for this connection yet
+    │   ├── ModelMissingError           no trained model for this connection yet
+    │   └── StopRequestedError          SIGTERM/SIGINT: a long run stopped between two phases
     └── CRMRequestError     exit 1      the CRM rejected a request we built: a bug, report it
         └── BatchRejectedError          a whole batch refused for one bad value: split it to find it
 
@@ -95,6 +97,13 @@ class CheckFailedError(FixConfigError):
     """``leadscore check`` found at least one problem the admin must fix."""
 
     default_hint = "Fix each problem listed above, then run `leadscore check` again."
+
+
+class LeakageError(FixConfigError):
+    """``train --strict`` found fields that look filled during the sales process."""
+
+    default_hint = ("Remove the fields named from the mapping's features (or train without "
+                    "--strict to keep them, at the figures the card shows).")
 
 
 class CRMPermissionError(FixConfigError):
@@ -183,6 +192,12 @@ class ModelMissingError(StopRunError):
     """No trained model exists for this connection."""
 
     default_hint = "Run `leadscore train --connection NAME` first."
+
+
+class StopRequestedError(StopRunError):
+    """A stop was requested (SIGTERM, SIGINT) while a long run was between two phases."""
+
+    default_hint = "Nothing was changed; the next scheduled run starts it again."
 
 
 # -- a bug on our side ----------------------------------------------------------------------------

@@ -238,14 +238,21 @@ class Baseline(_Strict):
 
 
 class Training(_Strict):
-    """Minimum data to train, the share of newest closed leads held out, and the scoring
-    budget of a full rescan."""
+    """Minimum data to train, the share of newest closed leads held out, the point in time
+    whose inputs a closed lead trains with, and the scoring budget of a full rescan.
+
+    ``decision_point``: ``last_open`` (default) takes a closed lead's inputs as they were the
+    last time it was scored while open; ``first_scored`` as they were when first scored (for a
+    model meant to rank leads on arrival). ``retention_days`` bounds the feature log.
+    ``rescan_minutes``: a candidate model whose exact reasons would take longer than this to
+    score the whole org (a full rescan follows every promotion) is not chosen.
+    """
 
     min_closed: Annotated[int, Field(ge=10)] = 1000
     min_converted: Annotated[int, Field(ge=5)] = 120
     holdout_share: Annotated[float, Field(ge=0.05, le=0.5)] = 0.2
-    # Scoring budget for a full rescan of the org (after a retrain or a mapping change): a
-    # candidate model whose exact reasons would take longer is not chosen.
+    decision_point: Literal["last_open", "first_scored"] = "last_open"
+    retention_days: Annotated[int, Field(ge=1)] = 400
     rescan_minutes: Annotated[float, Field(gt=0)] = 10.0
 
 

@@ -39,12 +39,20 @@ def test_fields_train_sync_explain_report(workspace, capsys, tmp_path):
                        "--dry-run")
     assert code == 0 and "would create LS_Score__c" in out
     code, out, _ = run(capsys, "fields", "create", "-c", "salesforce", "--config", config)
-    assert code == 0 and "created LS_Score__c" in out and "FieldPermissions" in out
-    code, out, _ = run(capsys, "fields", "create", "-c", "salesforce", "--config", config)
-    assert code == 0 and "LS_Score__c already exists" in out and "created" not in out
-    for field in ("LS_Score__c", "LS_Tier__c", "LS_Reason__c", "LS_Probability__c",
-                  "LS_Model_Version__c", "LS_Scored_At__c"):
-        sandbox.salesforce.grant_field_access(field)
+    assert code == 0 and "created LS_Score__c" in out and "rerun with --grant" in out
+    # README step 5 in one command: the permission set, its grants and its assignment.
+    code, out, _ = run(capsys, "fields", "create", "-c", "salesforce", "--config", config,
+                       "--grant", "LeadScore_Integration")
+    assert code == 0 and "LS_Score__c already exists" in out and "created LS_" not in out
+    assert "Lead: created permission set LeadScore_Integration" in out
+    assert "Lead: assigned permission set LeadScore_Integration to the integration user" in out
+    assert "to do" not in out
+    code, out, _ = run(capsys, "fields", "create", "-c", "hubspot", "--config", config,
+                       "--grant", "LeadScore_Integration")
+    assert code == 0 and "nothing to grant in HubSpot" in out
+    code, out, err = run(capsys, "fields", "create", "-c", "salesforce", "--config", config,
+                         "--grant", "Lead Score")
+    assert code == 3 and "not a permission set API name" in err and len(err.splitlines()) == 2
 
     code, out, _ = run(capsys, "explain", "00Q000000000000AAA", "-c", "salesforce",
                        "--config", config)

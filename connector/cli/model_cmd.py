@@ -12,11 +12,13 @@ from rich.table import Table
 from connector.cli import app
 from connector.cli.progress import counted, tracking
 from connector.cli.terminal import clean, shown
-from connector.errors import ConfigError, RecordRejectedError
+from connector.errors import ConfigError, LeakageError, RecordRejectedError
 from connector.model import load_model, restore_model, train_model
 from connector.admin.report.build import write_report
+from connector.sync.training_inputs import point_in_time_inputs, pull_records
 from connector.sync.training_run import recent_volume, recorded_training
-from connector.sync.workspace import Workspace, open_workspace, pull_history
+from connector.sync.workspace import (Workspace, live_model_fields, open_workspace,
+                                      pull_history)
 from connector.sync.writeback import output_specs
 
 CONFIG = typer.Option(None, "--config", help="Config file (default: $LEADSCORE_CONFIG or ./leadscore.toml).")
@@ -28,7 +30,7 @@ app.add_typer(fields_app, name="fields")
 
 def _pull(workspace: Workspace, crm) -> list[dict]:
     with tracking(f"{workspace.name}: pulling records") as tracker:
-        return list(counted(pull_history(crm, workspace.mapping, workspace.model_dir), tracker))
+        return list(counted(pull_history(crm, workspace.mapping), tracker))
 
 
 def _pull_all(workspace: Workspace) -> list[dict]:
@@ -40,21 +42,26 @@ def _pull_all(workspace: Workspace) -> list[dict]:
 
 
 def train_connection(workspace: Workspace, *, force: bool = False, min_closed: int | None = None,
-                     min_positive: int | None = None):
-    """Pull the connection's history and train (promotion is the model's decision), recorded
-    as a ``retrain`` run under the connection's lock."""
+                     min_positive: int | None = None, strict: bool = False):
+    """Pull the connection's history and train on point-in-time inputs (promotion is the
+    model's decision), recorded as a ``retrain`` run under the connection's lock."""
     crm = workspace.open_crm()
-
     schedule = workspace.connection.schedule
 
     def pull_and_train(state):
-        records = _pull(workspace, crm)
-        volume = recent_volume(state, workspace.name, None if schedule.sync_cron
-                               else schedule.sync_every_minutes)
+        also = live_model_fields(crm, workspace.mapping, workspace.model_dir)
+        with tracking(f"{workspace.name}: pulling records") as tracker:
+            records = list(counted(pull_records(crm, workspace.mapping, also=also), tracker))
+        with tracking(f"{workspace.name}: point-in-time inputs"):
+            inputs = point_in_time_inputs(crm, workspace.mapping, state, workspace.name,
+                                          records)
         with tracking(f"{workspace.name}: training on {len(records):,} records"):
-            return train_model(records, workspace.mapping, model_dir=workspace.model_dir,
+            return train_model(inputs.records, workspace.mapping, model_dir=workspace.model_dir,
                                force=force, min_closed=min_closed, min_positive=min_positive,
-                               volume=volume)
+                               point_in_time=inputs, strict=strict,
+                               volume=recent_volume(state, workspace.name, None if
+                                                    schedule.sync_cron else
+                                                    schedule.sync_every_minutes))
 
     try:
         with workspace.state() as state:
@@ -70,6 +77,8 @@ def train(connection: str = CONNECTION, config: Path = CONFIG,
           min_positive: int = typer.Option(None, help="Override the minimum of conversions."),
           restore: str = typer.Option(None, "--restore", help="Make an earlier VERSION current "
                                       "again instead of training."),
+          strict: bool = typer.Option(False, "--strict", help="Refuse to promote a model when a "
+                                      "mapped field looks filled during the sales process."),
           as_json: bool = typer.Option(False, "--json", help="Print the result as JSON.")) -> None:
     """Train on the connection's closed leads; promote only a model that is not worse."""
     workspace = open_workspace(config, connection)
@@ -78,7 +87,7 @@ def train(connection: str = CONNECTION, config: Path = CONFIG,
         typer.echo(f"{connection}: model {model.version} is current again")
         return
     result = train_connection(workspace, force=force, min_closed=min_closed,
-                              min_positive=min_positive)
+                              min_positive=min_positive, strict=strict)
     if as_json:
         typer.echo(json.dumps({"version": result.version, "promoted": result.promoted,
                                "decision": result.card.get("decision"),
@@ -87,6 +96,9 @@ def train(connection: str = CONNECTION, config: Path = CONFIG,
         return
     for warning in result.warnings:
         Console(stderr=True).print(f"[yellow]warning:[/] {shown(warning)}", highlight=False)
+    if strict and result.card.get("leaks"):
+        raise LeakageError(f"{connection}: model {result.version} {result.card['decision']}; "
+                           "see the warnings above")
     verdict = "promoted" if result.promoted else "saved but NOT promoted"
     auc = result.metrics.get("roc_auc")
     typer.echo(f"{connection}: model {result.version} {verdict}"
@@ -128,7 +140,12 @@ def report(connection: str = CONNECTION, config: Path = CONFIG,
 
 @fields_app.command("create")
 def fields_create(connection: str = CONNECTION, config: Path = CONFIG,
-                  dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be created.")
+                  dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be created."),
+                  grant: str = typer.Option(
+                      None, "--grant", metavar="PERMISSION_SET",
+                      help="Salesforce: give the integration user Read and Edit on the fields "
+                           "through this permission set (its API name; created and assigned to "
+                           "the integration user when missing). HubSpot: nothing to grant.")
                   ) -> None:
     """Create the score, tier and reason fields (and optional ones) if missing. Idempotent."""
     workspace = open_workspace(config, connection)
@@ -137,7 +154,7 @@ def fields_create(connection: str = CONNECTION, config: Path = CONFIG,
         raise ConfigError(f"{workspace.connection.mapping}: no output fields to create")
     crm = workspace.open_crm()
     try:
-        result = crm.ensure_fields(specs, dry_run=dry_run)
+        result = crm.ensure_fields(specs, dry_run=dry_run, grant=grant)
     finally:
         crm.close()
     for line in result.lines():

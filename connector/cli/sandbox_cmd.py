@@ -64,7 +64,10 @@ def sandbox(
     crm: CRMChoice = typer.Option(CRMChoice.both, "--crm", help="Which emulator(s) to start."),
     port: int = typer.Option(0, "--port", min=0, max=65534,
                              help="Salesforce port (HubSpot uses the next one); 0 picks free ports."),
-    seed: str = typer.Option("bank", "--seed", help="`bank` (bundled demo data), `none`, or a CSV path."),
+    seed: str = typer.Option(
+        "bank", "--seed",
+        help="`bank` (bundled demo data), `none`, or a CSV path (UTF-8, `,` `;` or tab "
+             "separated): rows are taken as created in file order, oldest first."),
     outcome_column: str = typer.Option("y", help="With a CSV seed: the column holding the outcome."),
     positive: str = typer.Option("yes", help="With a CSV seed: the outcome value meaning converted."),
     open_share: float = typer.Option(0.2, min=0.0, max=1.0,
@@ -92,6 +95,8 @@ def sandbox(
     crms = ("salesforce", "hubspot") if crm is CRMChoice.both else (crm.value,)
     started = time.monotonic()
     data = _seed(seed, outcome_column, positive, open_share, post_outcome_columns)
+    for note in data.notes if data else ():
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"seed: {shown(note)}")
     try:
         box = Sandbox(crms=crms, port=port, seed=data,
                       latency_ms=latency_ms, jitter_ms=jitter_ms, faults=faults,
@@ -100,6 +105,8 @@ def sandbox(
                       hubspot_tls=hubspot_tls)
     except FaultSpecError as error:
         raise ConfigError(f"--faults: {error}", "See `leadscore sandbox --help`.") from None
+    except ValueError as error:  # the only other option checked here: the HubSpot tier
+        raise ConfigError(f"--hubspot-tier: {error}") from None
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -107,8 +114,10 @@ def sandbox(
         box.start()
     except OSError as error:
         raise ConfigError(f"--port {port}: {error}", "Choose a free port, or 0.") from None
-    except ValueError as error:  # the only option checked at start: the HubSpot tier
-        raise ConfigError(f"--hubspot-tier: {error}") from None
+    except ValueError as error:  # an emulator refused a seeded value
+        said = str(error)
+        raise ConfigError(f"--seed: {said[:300]}{'...' if len(said) > 300 else ''}",
+                          "Fix that row or column of the CSV, or drop the column.") from None
     try:
         if as_json:
             typer.echo(box.info_json())

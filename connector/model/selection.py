@@ -87,12 +87,15 @@ def compete(candidates: list[Candidate], old: FeatureMatrix, y_old: np.ndarray,
             X_hold: np.ndarray, y_hold: np.ndarray, *, volume: Volume,
             budget_minutes: float,
             cost_of: Callable[[Candidate, np.ndarray], float] = scoring_cost,
-            ) -> tuple[Candidate, list[dict]]:
+            stop: Callable[[str], None] | None = None) -> tuple[Candidate, list[dict]]:
     """Fit every candidate on the older rows, rank on the holdout by ROC AUC among those whose
     full rescan fits the budget (near-ties go to the simpler, earlier one); return (winner,
-    one card row per candidate). If none fits, the cheapest is chosen and says so."""
+    one card row per candidate). If none fits, the cheapest is chosen and says so. ``stop``
+    is called before each fit (it raises to end the training early)."""
     table = []
     for candidate in candidates:
+        if stop is not None:
+            stop(f"before fitting {candidate.name}")
         started = time.perf_counter()
         fit_candidate(candidate, old, y_old, early_stop=True)
         train_s = time.perf_counter() - started

@@ -20,6 +20,7 @@ The flow of :func:`train_model`:
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -32,15 +33,17 @@ from scipy.special import expit
 import sklearn
 import xgboost
 
-from connector.errors import NotEnoughDataError
+from connector.errors import NotEnoughDataError, StopRequestedError
 from connector.model.features import FeatureEncoder, FeatureMatrix, parse_time
 from connector.mapping import Mapping, to_number
 from connector.model import artifacts, metrics
 from connector.model.candidates import Candidate, default_candidates, fresh
 from connector.model.guard import grade_live, promotion
-from connector.model.selection import Volume, compete, exclusions, fit_candidate, scoring_cost
+from connector.model.point_in_time import PointInTime
 from connector.model.profile import build_profile
+from connector.model.validation import compare_with_today
 from connector.model.scoring import ScoringModel, tier_cuts, to_scores, to_tiers
+from connector.model.selection import Volume, compete, exclusions, fit_candidate, scoring_cost
 
 LEAK_AUC = 0.97           # one field alone ranking closed leads this well is almost surely leakage
 
@@ -126,7 +129,10 @@ def leakage_warnings(matrix: FeatureMatrix, y: np.ndarray) -> list[str]:
 def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
                 force: bool = False, min_closed: int | None = None,
                 min_positive: int | None = None, now: datetime | None = None,
-                candidates: list[Candidate] | None = None, volume: Volume | None = None,
+                candidates: list[Candidate] | None = None,
+                stop: threading.Event | None = None,
+                point_in_time: PointInTime | None = None, strict: bool = False,
+                volume: Volume | None = None,
                 cost_of: Callable[[Candidate, np.ndarray], float] = scoring_cost
                 ) -> TrainResult:
     """Train on the closed ``records`` as the mapping reads them, save a version under
@@ -136,8 +142,15 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
     scoring cost is weighed against, unless ``volume`` says otherwise. ``cost_of`` measures a
     candidate's seconds per lead (tests inject figures).
 
+    With ``point_in_time`` (:mod:`connector.model.point_in_time`), ``records`` are its
+    point-in-time records: the card counts each kind of input, the holdout figures are theirs,
+    and today's-values validation is shown beside them with the fields that make them differ.
+    Its leaks (and the validation gap) become warnings; with ``strict`` a model with any leak
+    warning is saved but not promoted (the CLI then refuses).
+
     Raises NotEnoughDataError below ``min_closed`` closed leads or ``min_positive`` conversions
-    (defaults: the mapping's ``training`` section).
+    (defaults: the mapping's ``training`` section), and StopRequestedError between two fits
+    once ``stop`` is set (nothing is saved then).
     """
     started, now = time.perf_counter(), now or datetime.now(timezone.utc)
     records = list(records)
@@ -145,6 +158,7 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
     if volume.org_leads is None:
         volume = replace(volume, org_leads=len(records))
     rows, y, times, skipped = closed_history(records, mapping)
+    _check_stop(stop, "before training")
     need_closed = mapping.training.min_closed if min_closed is None else min_closed
     need_pos = mapping.training.min_converted if min_positive is None else min_positive
     if len(rows) < need_closed or y.sum() < need_pos:
@@ -163,7 +177,7 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
         warnings.append(f"{skipped} closed leads have no readable {mapping.time_field}; skipped")
     winner, table = compete(candidates or default_candidates(), X_old, y[old], X_hold, y[hold],
                             volume=volume, budget_minutes=mapping.training.rescan_minutes,
-                            cost_of=cost_of)
+                            cost_of=cost_of, stop=lambda where: _check_stop(stop, where))
     holdout_margin = winner.margin(X_hold)
     slope, intercept_old = platt(holdout_margin, y[hold])
     if slope <= 0.05:  # the winner ranks the newest leads no better than chance
@@ -171,6 +185,7 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
                         f"slope {slope:.3f}); scores will say little until history settles")
         slope = max(slope, 0.05)
 
+    _check_stop(stop, "before the final fit")
     encoder_all = FeatureEncoder(mapping.features, mapping.time_field).fit(rows)
     X_all = encoder_all.transform(rows)
     final = fit_candidate(fresh(winner), X_all, y, early_stop=False)
@@ -194,6 +209,17 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
         **metrics.summary(y[hold], base)}
     live = grade_live(model_dir, mapping, rows[old], y[old], rows[hold], y[hold])
     promoted, why = promotion(product["roc_auc"], baseline, live, force)
+    leaks = list(point_in_time.leaks) if point_in_time else []
+    validation = None
+    if point_in_time is not None and any(kind != "today" for kind in point_in_time.kinds):
+        validation, gap = compare_with_today(
+            point_in_time, rows, y, n_hold, mapping, product["roc_auc"],
+            lambda matrix, y_: fit_candidate(fresh(winner), matrix, y_, early_stop=True))
+        leaks += gap
+    warnings += [leak.line() for leak in leaks]
+    if strict and leaks:
+        promoted, why = False, ("refused (--strict): likely leakage in "
+                                + ", ".join(dict.fromkeys(leak.field for leak in leaks)))
 
     version = artifacts.next_version(model_dir)
     card = {
@@ -214,6 +240,10 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
         "calibration": {"method": "platt on newest closed", "slope": slope,
                         "intercept": intercept},
         "scale": mapping.scoring.scale, "tier_cuts": [list(c) for c in cuts],
+        "inputs": point_in_time.card() if point_in_time else {"today": len(rows)},
+        "validation": validation,
+        "leaks": [{"field": k.field, "detector": k.detector, "seen": k.seen, "advice": k.advice}
+                  for k in leaks],
         "warnings": warnings, "train_s": round(time.perf_counter() - started, 2),
         "libraries": {"numpy": np.__version__, "scikit-learn": sklearn.__version__,
                       "xgboost": xgboost.__version__},
@@ -230,6 +260,11 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
     if promoted:
         artifacts.set_current(model_dir, version)
     return TrainResult(promoted, version, card, warnings, product)
+
+
+def _check_stop(stop: threading.Event | None, where: str) -> None:
+    if stop is not None and stop.is_set():
+        raise StopRequestedError(f"stop requested: the training stopped {where}; nothing saved")
 
 
 def _iso(epoch: float) -> str:

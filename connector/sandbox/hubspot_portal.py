@@ -317,7 +317,7 @@ class HubSpotPortal:
             values.update(outcome)
         clean, failures = self.store.clean(contacts, values, creating=True)
         if failures:
-            raise ValueError(f"seed row {row.index}: {failures}")
+            raise ValueError(f"data row {row.index + 1}: {failures}")
         record = self.store.create(contacts, clean, at=row.created_at, source="IMPORT")
         if row.is_open:
             self._hidden[record.id] = row.outcome

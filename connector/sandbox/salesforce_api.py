@@ -50,6 +50,9 @@ def _routes(h: Handlers, bulk: BulkHandlers) -> list[tuple[re.Pattern, dict, dic
             "DELETE": ("salesforce.sobject", h.delete, True)}, {}),
         (_V + r"/composite/sobjects", {"POST": ("salesforce.composite", h.collection, True),
                                        "PATCH": ("salesforce.composite", h.collection, True)}, {}),
+        (_V + r"/composite/sobjects/(?P<sobject>\w+)", {
+            "GET": ("salesforce.composite.read", h.retrieve, True),
+            "POST": ("salesforce.composite.read", h.retrieve, True)}, {}),
         (_V + r"/tooling/query", {"GET": ("salesforce.tooling", h.query, True)}, {"tooling": True}),
         (_V + r"/tooling/query/(?P<locator>[^/]+)", {"GET": ("salesforce.tooling", h.query_more, True)}, {}),
         (_V + r"/tooling/sobjects/(?P<sobject>\w+)",

@@ -2,7 +2,8 @@
 
 Query jobs (``/jobs/query``) run their SOQL once when created, on a snapshot of the rows, and
 serve the result as CSV sets paged by ``locator`` and ``maxRecords``. Ingest jobs
-(``/jobs/ingest``) take one CSV upload while ``Open``, start at ``UploadComplete`` and end in
+(``/jobs/ingest``) take one CSV upload while ``Open`` (a second one makes the close fail with
+``400 INVALIDJOB``, as in Salesforce), start at ``UploadComplete`` and end in
 ``JobComplete`` (per-record successes and failures), ``Failed`` (the records it did not reach
 are *unprocessed*) or ``Aborted``. A job is processed ``processing_s`` after it was started
 (``UploadComplete``, then ``InProgress`` for the second half of that time), lazily, at the
@@ -63,6 +64,7 @@ class BulkJob:
     rows: list[dict] = field(default_factory=list)  # query: the result; ingest: the upload
     columns: list[str] = field(default_factory=list)
     uploaded: bool = False
+    uploads: int = 0
     successful: list[tuple[str, bool, dict]] = field(default_factory=list)
     failed: list[tuple[str, str, dict]] = field(default_factory=list)
     unprocessed: list[dict] = field(default_factory=list)
@@ -225,6 +227,11 @@ class BulkJobs:
             if state == "UploadComplete" and kind == "ingest" and job.state == "Open":
                 if not job.uploaded:
                     raise APIError(400, "INVALIDJOBSTATE", "No data was uploaded for this job")
+                if job.uploads > 1:
+                    raise APIError(400, "INVALIDJOB", f"Found multiple contents for job: "
+                                   f"<{job.id}>, please 'Close' / 'Abort' / 'Delete' the current "
+                                   "Job then create a new Job and make sure you only do 'PUT' "
+                                   "once on a given Job.")
                 self.records.spend(len(job.rows), "records ingested")
                 self.batches.spend(max(1, math.ceil(len(job.rows) / RECORDS_PER_BATCH)),
                                    "Bulk API batches")
@@ -252,9 +259,12 @@ class BulkJobs:
                            f"encoded; at most {self.max_upload_base64:,} are accepted")
         with self.lock:
             job = self.job("ingest", job_id)
-            if job.state != "Open" or job.uploaded:
-                raise APIError(409, "INVALIDJOBSTATE", "Data can only be uploaded once, to an "
-                               "Open job")
+            if job.state != "Open":
+                raise APIError(409, "INVALIDJOBSTATE", f"Cannot upload data to a job in state "
+                               f"{job.state}")
+            # A second upload is accepted here and refused when the job is closed, as
+            # Salesforce does (one PUT per job).
+            job.uploads += 1
             job.columns, job.rows, job.uploaded = columns, rows, True
 
     def _process(self, job: BulkJob) -> None:
@@ -290,6 +300,7 @@ class BulkJobs:
         values = {key: (None if value == "#N/A" else value)
                   for key, value in csv_values.items() if value != ""}  # empty: leave as is
         if plan is not None and plan.reject_record("salesforce", "salesforce.bulk"):
+            self.org.count("records_rejected_by_fault")
             raise FieldError("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this "
                              "record or 1 records", [])
         if operation == "insert":

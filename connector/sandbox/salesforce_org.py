@@ -62,7 +62,9 @@ class SalesforceOrg(SchemaOps, SessionsAndUsage):
         self._hidden: dict[str, bool] = {}
         self._pending: dict[str, dict] = {}  # open lead id -> post-outcome values, until it closes
         self.reset_stats()
-        self.user_id = self._bootstrap_user()
+        self.user_id = self.ids.next("005")
+        self.profile_id = self._bootstrap_profile()
+        self._bootstrap_user()
         self.admin_permission_set_id = self._bootstrap_permission_set()
 
     @property
@@ -74,9 +76,7 @@ class SalesforceOrg(SchemaOps, SessionsAndUsage):
     def enforce_field_security(self, value: bool) -> None:
         with self.lock:
             self._enforce_field_security = value
-            for definition in list(self.objects["Lead"].fields.values()):
-                if definition.custom:
-                    self._refresh_access(f"Lead.{definition.name}")
+            self._refresh_all_access()
 
     # -- time ----------------------------------------------------------------------------------------
 
@@ -140,6 +140,33 @@ class SalesforceOrg(SchemaOps, SessionsAndUsage):
         except FieldError:
             raise APIError(404, "NOT_FOUND", f"Provided external ID field does not exist or is not "
                            f"accessible: {record_id}") from None
+        names = self._columns(obj, fields)
+        with self.lock:
+            row = obj.rows.get(record_id)
+        if row is None:
+            raise APIError(404, "NOT_FOUND", NOT_FOUND)
+        if row.get("IsDeleted"):
+            raise APIError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
+        return self._rendered(obj, row, names, version)
+
+    def retrieve(self, obj: SObjectType, ids: list, fields: list, version: str) -> list[dict | None]:
+        """The sObject Collections read: one entry per id, in the order given, null where the
+        id is malformed, of another object, unknown or deleted (a bad field fails the request)."""
+        names = self._columns(obj, fields)
+        found: list[dict | None] = []
+        with self.lock:
+            for record_id in ids:
+                try:
+                    row = obj.rows.get(dml.check_id(obj, record_id))
+                except FieldError:
+                    row = None
+                alive = row is not None and not row.get("IsDeleted")
+                found.append(self._rendered(obj, row, names, version) if alive else None)
+        return found
+
+    @staticmethod
+    def _columns(obj: SObjectType, fields: list[str] | None) -> list[str]:
+        """Canonical names of ``fields`` (default: every readable one), or 400 INVALID_FIELD."""
         names = []
         for name in fields or [f.name for f in obj.fields.values() if f.readable]:
             definition = obj.field(name.strip())
@@ -149,16 +176,13 @@ class SalesforceOrg(SchemaOps, SessionsAndUsage):
                                "to append the '__c' after the custom field name. Please reference "
                                "your WSDL or the describe call for the appropriate names.")
             names.append(definition.name)
-        with self.lock:
-            row = obj.rows.get(record_id)
-        if row is None:
-            raise APIError(404, "NOT_FOUND", NOT_FOUND)
-        if row.get("IsDeleted"):
-            raise APIError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
+        return names
+
+    @staticmethod
+    def _rendered(obj: SObjectType, row: dict, names: list[str], version: str) -> dict:
         prefix = "tooling/" if obj.tooling else ""
-        url = f"/services/data/v{version}/{prefix}sobjects/{obj.name}/{record_id}"
-        return {"attributes": {"type": obj.name, "url": url},
-                **{name: row.get(name) for name in names}}
+        url = f"/services/data/v{version}/{prefix}sobjects/{obj.name}/{row['Id']}"
+        return {"attributes": {"type": obj.name, "url": url}, **{name: row.get(name) for name in names}}
 
     def query(self, text: str, *, version: str, batch: int, include_deleted: bool = False,
               tooling: bool = False) -> dict:
@@ -385,23 +409,35 @@ class SalesforceOrg(SchemaOps, SessionsAndUsage):
 
     # -- bootstrap -------------------------------------------------------------------------------
 
-    def _bootstrap_user(self) -> str:
-        user_id = self.ids.next("005")
+    def _bootstrap_profile(self) -> str:
+        profile_id = self.ids.next("00e")
         now = self.now()
+        self.objects["Profile"].rows[profile_id] = {
+            "Id": profile_id, "Name": "System Administrator", "CreatedDate": now,
+            "CreatedById": self.user_id, "LastModifiedDate": now,
+            "LastModifiedById": self.user_id, "SystemModstamp": now}
+        return profile_id
+
+    def _bootstrap_user(self) -> None:
+        now, user_id = self.now(), self.user_id
         self.objects["User"].rows[user_id] = {
             "Id": user_id, "Username": self.username, "Name": "Sandbox Admin",
-            "Email": self.username, "IsActive": True, "CreatedDate": now, "CreatedById": user_id,
-            "LastModifiedDate": now, "LastModifiedById": user_id, "SystemModstamp": now}
-        return user_id
+            "Email": self.username, "IsActive": True, "ProfileId": self.profile_id,
+            "CreatedDate": now, "CreatedById": user_id, "LastModifiedDate": now,
+            "LastModifiedById": user_id, "SystemModstamp": now}
 
     def _bootstrap_permission_set(self) -> str:
-        """The System Administrator profile's own permission set, as every org has."""
+        """The System Administrator profile's own permission set, as every org has, and the
+        admin's assignment to it (a real org lists one per user of the profile)."""
         permission_sets = self.objects["PermissionSet"]
-        profile_id = self.ids.next("00e")
         row = dml.prepare_insert(
-            permission_sets, {"Name": f"X{profile_id[:15]}", "Label": f"{profile_id[:15]}"},
+            permission_sets, {"Name": f"X{self.profile_id[:15]}", "Label": self.profile_id[:15]},
             record_id=self.ids.next("0PS"), now=self.now(), user_id=self.user_id,
-            audit={"IsOwnedByProfile": True, "ProfileId": profile_id})
+            audit={"IsOwnedByProfile": True, "ProfileId": self.profile_id})
         permission_sets.rows[row["Id"]] = row
+        assignments = self.objects["PermissionSetAssignment"]
+        assignment = dml.prepare_insert(
+            assignments, {"AssigneeId": self.user_id, "PermissionSetId": row["Id"]},
+            record_id=self.ids.next("0Pa"), now=self.now(), user_id=self.user_id)
+        assignments.rows[assignment["Id"]] = assignment
         return row["Id"]
-

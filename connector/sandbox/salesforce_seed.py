@@ -81,7 +81,11 @@ def seed_org(org, data: SeedData) -> tuple[dict[str, bool], dict[str, dict]]:
         values = {column.sf_field: row.values[column.name] for column in data.columns}
         values.update(LastName=f"Client {row.index + 1:05d}", Company=f"Household {row.index + 1:05d}")
         waiting = {c.sf_field: values.pop(c.sf_field) for c in late} if row.is_open else {}
-        record_id = org.create(lead, values, audit=_audit(org, row, bool(late)), history=False)
+        try:
+            record_id = org.create(lead, values, audit=_audit(org, row, bool(late)),
+                                   history=False)
+        except ValueError as error:  # a value the field refuses: say which row of the file
+            raise ValueError(f"data row {row.index + 1}: {error}") from None
         if row.is_open:
             hidden[record_id] = row.outcome
             pending[record_id] = waiting

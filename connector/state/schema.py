@@ -10,6 +10,7 @@ Nothing here holds personal data: record ids, hashes, scores, tiers, counts and 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -26,7 +27,7 @@ from sqlalchemy.types import TypeDecorator
 from connector.errors import StateStoreError
 from connector.state.faults import translate_storage_faults
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each step takes the open transaction and upgrades the schema by exactly one version.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
@@ -155,6 +156,38 @@ leases = Table(
     Column("acquired_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False))
 
+# -- new in schema version 2 ----------------------------------------------------------------------
+
+# The feature log (connector.state.feature_log): the mapped inputs of an open lead each time it
+# was scored with inputs different from before, for point-in-time training. Values are a JSON
+# list in the order of a layout (the mapping's feature fields when logged), so field names are
+# not repeated on every row; the primary key is the only index (no rowid on SQLite).
+feature_log_layouts = Table(
+    "feature_log_layouts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("connection", ForeignKey("connections.name", ondelete="CASCADE"), nullable=False),
+    Column("fields", Text, nullable=False),
+    UniqueConstraint("connection", "fields", name="uq_feature_log_layout"))
+
+feature_log = Table(
+    "feature_log", metadata,
+    Column("connection", ForeignKey("connections.name", ondelete="CASCADE"), primary_key=True),
+    Column("record_id", _ID, primary_key=True),
+    Column("scored_at", UTCDateTime, primary_key=True),
+    Column("layout", Integer, nullable=False),
+    Column("inputs", Text, nullable=False),
+    sqlite_with_rowid=False)
+
+V2_TABLES = [feature_log_layouts, feature_log]
+
+
+def _to_v2(conn: Connection) -> None:
+    """Schema version 2: the tables new in it (see :data:`V2_TABLES`)."""
+    metadata.create_all(conn, tables=V2_TABLES)
+
+
+MIGRATIONS[2] = _to_v2
+
 
 def make_engine(url: str | Path) -> Engine:
     """An engine for a SQLAlchemy URL, or for a plain file path (taken as a SQLite file).
@@ -185,10 +218,16 @@ def _tune_sqlite(engine: Engine) -> None:
     def _on_connect(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
         cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON",
-                       "synchronous=NORMAL"):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
+        try:
+            for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON",
+                           "synchronous=NORMAL"):
+                cursor.execute(f"PRAGMA {pragma}")
+        except UnicodeDecodeError as error:
+            # Damage over the schema pages shows as undecodable schema text: report it as the
+            # malformed image it is (connector.state.faults turns that into one line).
+            raise sqlite3.DatabaseError(f"database disk image is malformed ({error})") from None
+        finally:
+            cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:

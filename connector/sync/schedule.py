@@ -15,7 +15,8 @@ Per connection:
   connection's lock and leaves a run row (kind ``retrain``) with its API calls and verdict.
 
 SIGTERM/SIGINT set a stop flag: the run in flight finishes the batch it is writing, records its
-state and returns; the process then exits 0. Each run logs exactly one line with its counts.
+state and returns (a retraining stops between two pages of its pull or two model fits, saving
+nothing); the process then exits 0. Each run logs exactly one line with its counts.
 """
 
 from __future__ import annotations
@@ -36,14 +37,16 @@ from apscheduler.triggers.interval import IntervalTrigger
 from connector.config import Config, ConnectionConfig, Schedule, load_config
 from connector.crm import CRM, open_crm
 from connector.cron import crontab_trigger, next_fire, shortest_gap
-from connector.errors import ConnectionLockedError, LeadscoreError, RetryLaterError
+from connector.errors import (
+    ConnectionLockedError, LeadscoreError, RetryLaterError, StopRequestedError)
 from connector.mapping import load_mapping
 from connector.model import load_model, train_model
 from connector.model.artifacts import current_version
 from connector.state import StateStore, utcnow
 from connector.sync.engine import RunSummary, run_sync
 from connector.sync.training_run import recent_volume, recorded_training, verdict
-from connector.sync.workspace import pull_history
+from connector.sync.workspace import live_model_fields
+from connector.sync.training_inputs import point_in_time_inputs
 
 log = logging.getLogger("leadscore")
 MAX_SYNC_JITTER_S = 300.0
@@ -118,6 +121,8 @@ class ConnectionWorker:
             line = action()
         except ConnectionLockedError as error:
             line = f"{job} {self.name} skipped: {error.message}"
+        except StopRequestedError as error:
+            line = f"{job} {self.name} stopped: {error.message}"
         except LeadscoreError as error:
             if isinstance(error, RetryLaterError):
                 self.close()  # start the next run on a fresh connection
@@ -157,11 +162,16 @@ class ConnectionWorker:
 
     def _retrain(self) -> str:
         crm = self.crm()
-        result = recorded_training(
-            self.name, crm, self.state,
-            lambda: train_model(pull_history(crm, self.mapping, self.model_dir), self.mapping,
-                                model_dir=self.model_dir, volume=recent_volume(
-                                    self.state, self.name, self._sync_minutes())))
+
+        def pull_and_train():
+            inputs = point_in_time_inputs(
+                crm, self.mapping, self.state, self.name, stop=self.stop,
+                also=live_model_fields(crm, self.mapping, self.model_dir))
+            return train_model(inputs.records, self.mapping, model_dir=self.model_dir,
+                               stop=self.stop, point_in_time=inputs,
+                               volume=recent_volume(self.state, self.name, self._sync_minutes()))
+
+        result = recorded_training(self.name, crm, self.state, pull_and_train)
         return f"retrain {self.name}: {verdict(result)}"
 
 

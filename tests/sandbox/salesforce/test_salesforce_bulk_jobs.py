@@ -159,3 +159,14 @@ def test_bulk_calls_count_against_the_daily_allowance(sf, org):
     list(sf.bulk2.Lead.query("SELECT Id FROM Lead", max_records=1000, wait=0))
     # create + at least one poll + three result sets
     assert org.stats()["api_usage_used"] - before >= 5
+
+
+def test_one_upload_per_ingest_job(sf):
+    ids = _open_ids(sf, 2)
+    client = sf.bulk2.Lead._client
+    job = client.create_job(Operation.update)
+    for record_id in ids:
+        client.upload_job_data(job["id"], f"Id,Title\n{record_id},twice\n")
+    with pytest.raises(SalesforceError, match="INVALIDJOB"):
+        client.close_job(job["id"])
+    assert client.abort_job(job["id"], False)["state"] == "Aborted"
