@@ -118,6 +118,28 @@ class Schedule(_Strict):
         return self
 
 
+class ControlGroup(_Strict):
+    """A hashed control group: ``share`` of the leads are scored but never written to the CRM.
+
+    A lead is in the control group when the first 8 bytes of ``sha256(salt + ":" + lead id)``,
+    read as a big-endian unsigned integer and divided by 2**64, are below ``share``: the same
+    answer on every run and every machine (see :func:`connector.sync.pilot.in_control`).
+    ``share = 0`` switches the group off (its leads are written at the next sync).
+    """
+
+    share: float = Field(0.2, ge=0.0, le=0.5)
+    salt: str = Field(min_length=8, max_length=200)
+
+
+class Webhook(_Strict):
+    """A JSON POST for every callback task (e.g. a chat's incoming webhook). The URL is a secret
+    (it carries its own token), so the config names the environment variable that holds it."""
+
+    url_env: str = Field(min_length=1)
+    max_attempts: int = Field(5, ge=1, le=50)
+    timeout_seconds: float = Field(10.0, gt=0.0, le=120.0)
+
+
 class ConnectionConfig(_Strict):
     """One org or portal: which CRM, how to reach and authenticate, how hard to use its API."""
 
@@ -144,6 +166,8 @@ class ConnectionConfig(_Strict):
     bulk_write_threshold: int = Field(5_000, ge=0)
     bulk_page_records: int = Field(250_000, ge=1_000)
     schedule: Schedule = Field(default_factory=Schedule)
+    control: ControlGroup | None = None
+    webhook: Webhook | None = None
 
     @field_validator("base_url", "token_url")
     @classmethod
@@ -254,6 +278,17 @@ class Credentials(_Strict):
         return ", ".join(self.env_names.values())
 
 
+class FleetConfig(_Strict):
+    """Fleet mode (``leadscore run --fleet`` and ``leadscore worker``): the Celery broker, and
+    how soon a dead worker's job is picked up again (the message comes back after
+    ``visibility_timeout_seconds``; the connection's lease frees after ``lease_seconds``).
+    ``LEADSCORE_FLEET__BROKER_URL`` overrides the URL (it may hold a password)."""
+
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    lease_seconds: float = Field(300.0, gt=0)
+    visibility_timeout_seconds: int = Field(3600, ge=1)
+
+
 class Config(BaseSettings):
     """The whole ``leadscore.toml``: where state and models live, and every connection."""
 
@@ -264,6 +299,7 @@ class Config(BaseSettings):
     state_url: str = "sqlite:///leadscore-state.db"
     model_dir: Path = Path("models")
     connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
+    fleet: FleetConfig = Field(default_factory=FleetConfig)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
@@ -293,6 +329,12 @@ _dotenv: dict[str, str] = {}
 
 def _environment() -> dict[str, str]:
     return {**_dotenv, **os.environ}
+
+
+def environment() -> dict[str, str]:
+    """The variables secrets are read from: the process environment over the ``.env`` file
+    found beside the config at load."""
+    return _environment()
 
 
 def config_path(explicit: str | Path | None = None) -> Path:

@@ -22,6 +22,7 @@ from connector.errors import StateStoreError
 from connector.state import schema as t
 from connector.state.feature_log import FeatureLog
 from connector.state.lock import DEFAULT_LEASE_S, ConnectionLock, current_holder
+from connector.state.pilot import PilotStore
 from connector.state.rows import (
     AuditEntry, Change, Failure, PageRecord, RecordState, RunCounts, RunInfo,
 )
@@ -58,6 +59,8 @@ class StateStore:
             raise StateStoreError(f"cannot open the state store {self.url}: {error.orig}") from None
         self.feature_log = FeatureLog(self.engine, self._insert)
         """The logged model inputs of scored open leads (:mod:`connector.state.feature_log`)."""
+        self.pilot = PilotStore(self.engine, clock)
+        """Control group, callback tasks and webhook deliveries (:mod:`connector.state.pilot`)."""
 
     @property
     def url(self) -> str:
@@ -377,11 +380,14 @@ class StateStore:
 
     # -- locking ---------------------------------------------------------------------------------
 
-    def lock(self, connection: str, *, lease_s: float = DEFAULT_LEASE_S,
+    lease_s: float = DEFAULT_LEASE_S
+    """Lease length of :meth:`lock` (fleet mode sets its own)."""
+
+    def lock(self, connection: str, *, lease_s: float | None = None,
              owner: str | None = None) -> ConnectionLock:
         """The per-connection worker lock (not yet acquired; use ``with store.lock(name):``)."""
-        return ConnectionLock(self.engine, connection, clock=self.clock, lease_s=lease_s,
-                              owner=owner)
+        return ConnectionLock(self.engine, connection, clock=self.clock,
+                              lease_s=lease_s or self.lease_s, owner=owner)
 
     def lock_holder(self, connection: str) -> tuple[str, datetime] | None:
         """``(owner, lease expiry)`` of whoever holds ``connection`` now, or None."""
