@@ -49,10 +49,11 @@ def train_connection(workspace: Workspace, *, force: bool = False, min_closed: i
     crm = workspace.open_crm()
     schedule = workspace.connection.schedule
 
-    def pull_and_train(state):
+    def pull_and_train(state, tally):
         also = live_model_fields(crm, workspace.mapping, workspace.model_dir)
         with tracking(f"{workspace.name}: pulling records") as tracker:
             records = list(counted(pull_records(crm, workspace.mapping, also=also), tracker))
+        tally(len(records))
         with tracking(f"{workspace.name}: point-in-time inputs"):
             inputs = point_in_time_inputs(crm, workspace.mapping, state, workspace.name,
                                           records)
@@ -66,7 +67,8 @@ def train_connection(workspace: Workspace, *, force: bool = False, min_closed: i
 
     try:
         with workspace.state() as state:
-            return recorded_training(workspace.name, crm, state, lambda: pull_and_train(state))
+            return recorded_training(workspace.name, crm, state,
+                                     lambda tally: pull_and_train(state, tally))
     finally:
         crm.close()
 

@@ -45,8 +45,8 @@ from connector.model.artifacts import current_version
 from connector.state import StateStore, utcnow
 from connector.sync.engine import RunSummary, run_sync
 from connector.sync.training_run import recent_volume, recorded_training, verdict
+from connector.sync.training_inputs import point_in_time_inputs, pull_records
 from connector.sync.workspace import live_model_fields
-from connector.sync.training_inputs import point_in_time_inputs
 
 log = logging.getLogger("leadscore")
 MAX_SYNC_JITTER_S = 300.0
@@ -163,10 +163,12 @@ class ConnectionWorker:
     def _retrain(self) -> str:
         crm = self.crm()
 
-        def pull_and_train():
-            inputs = point_in_time_inputs(
-                crm, self.mapping, self.state, self.name, stop=self.stop,
-                also=live_model_fields(crm, self.mapping, self.model_dir))
+        def pull_and_train(tally):
+            also = live_model_fields(crm, self.mapping, self.model_dir)
+            records = list(pull_records(crm, self.mapping, stop=self.stop, also=also))
+            tally(len(records))
+            inputs = point_in_time_inputs(crm, self.mapping, self.state, self.name, records,
+                                          stop=self.stop)
             return train_model(inputs.records, self.mapping, model_dir=self.model_dir,
                                stop=self.stop, point_in_time=inputs,
                                volume=recent_volume(self.state, self.name, self._sync_minutes()))
