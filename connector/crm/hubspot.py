@@ -330,6 +330,9 @@ class HubSpotCRM:
         return [record_of(found[i], self.modified_property, list(fields))
                 for i in ids if i in found]
 
+    history_records_per_call: ClassVar[int] = HISTORY_BATCH
+    """:meth:`field_history` reads this many records a call."""
+
     def field_history(self, ids: Sequence[str], fields: Sequence[str]
                       ) -> dict[str, list[FieldChange]]:
         """Changes of ``fields`` on the records ``ids``, oldest first: batch reads with

@@ -41,7 +41,7 @@ from connector.model.candidates import Candidate, default_candidates, fresh
 from connector.model.guard import grade_live, promotion
 from connector.model.point_in_time import PointInTime
 from connector.model.profile import build_profile
-from connector.model.validation import compare_with_today
+from connector.model.validation import compare_with_today, open_period_check
 from connector.model.scoring import ScoringModel, tier_cuts, to_scores, to_tiers
 from connector.model.selection import Volume, compete, exclusions, fit_candidate, scoring_cost
 
@@ -216,6 +216,11 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
             point_in_time, rows, y, n_hold, mapping, product["roc_auc"],
             lambda matrix, y_: fit_candidate(fresh(winner), matrix, y_, early_stop=True))
         leaks += gap
+    if point_in_time is not None and point_in_time.open_since is not None:
+        period = open_period_check(
+            rows, y, mapping, point_in_time.open_since,
+            lambda matrix, y_: fit_candidate(fresh(winner), matrix, y_, early_stop=True))
+        validation = {**(validation or {}), **(period or {})} or None
     warnings += [leak.line() for leak in leaks]
     if strict and leaks:
         promoted, why = False, ("refused (--strict): likely leakage in "
