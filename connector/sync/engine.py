@@ -279,10 +279,10 @@ class SyncRun:
         self.state.record_page(self.name, self.summary.run_id, PageRecord(
             states=done, confirmed=confirmed, failures=failures, seen=ids, counts=counts,
             cursor=cursor, api_calls=self.summary.api_calls))
-        self.proving.after_record({state.record_id for state in done})
         self.renew()
         if error is not None:
-            raise error
+            raise error  # tasks of this page's leads wait for the next run's sweep
+        self.proving.after_record({state.record_id for state in done})
         if self.progress is not None:
             self.progress(self.summary)
         return complete
@@ -416,7 +416,6 @@ def run_sync(connection: str | ConnectionConfig, crm: CRM, model: Model, mapping
         summary = RunSummary(name, kind, run_id, dry_run, model.version, started, message=message)
         api_base = crm.usage().calls
         preview = _open_preview(stack, preview_dir, summary) if dry_run else None
-        proving = None
         try:
             proving = Proving(connection, mapping, crm, state, run_id, clock, dry_run=dry_run)
             run = SyncRun(summary, crm, model, mapping, state, stream=stream, force=full,
