@@ -124,6 +124,9 @@ class ConnectionConfig(_Strict):
     overlap_minutes: float = Field(5.0, ge=0.0)
     timeout_seconds: float = Field(60.0, gt=0.0)
     rate_limit_per_10s: int | None = Field(None, ge=1)
+    # Audit rows, runs and removal rows older than this are pruned by the daily maintenance
+    # job; None keeps them forever.
+    retention_days: int | None = Field(365, ge=1)
     schedule: Schedule = Field(default_factory=Schedule)
 
     @model_validator(mode="after")

@@ -22,6 +22,7 @@ from connector.crm.base import checked_write
 from connector.crm.pacing import ApiBudget
 from connector.crm.salesforce_auth import fetch_token
 from connector.crm.salesforce_fields import ensure_custom_fields, field_info
+from connector.crm.salesforce_removals import removed_since
 from connector.crm.transport import (
     CallCounter,
     ErrorTable,
@@ -34,6 +35,7 @@ from connector.errors import (
     CredentialsError,
     CRMPermissionError,
     QueryLocatorLostError,
+    ReplicationWindowError,
     SessionExpiredError,
 )
 from connector.records import (
@@ -45,6 +47,7 @@ from connector.records import (
     ProvisionReport,
     Record,
     RecordWrite,
+    Removals,
     SeenWindow,
     WriteResult,
     parse_stamp,
@@ -59,6 +62,7 @@ ERRORS = ErrorTable("salesforce", {
     (403, None): CRMPermissionError,
     (400, "INVALID_FIELD"): CRMPermissionError,  # absent, or hidden by field-level security
     (400, "INVALID_QUERY_LOCATOR"): QueryLocatorLostError,
+    (400, "INVALID_REPLICATION_DATE"): ReplicationWindowError,  # getDeleted's window too old
 })
 TRANSIENT_RECORD_CODES = frozenset({"UNABLE_TO_LOCK_ROW"})
 CONNECT_TIMEOUT_S = 10.0
@@ -252,6 +256,20 @@ class SalesforceCRM:
                 # the cursor reached; the window drops what this pull already delivered.
                 result = self._query(stamp_field, fields, window.cursor(reached).since(
                     self._overlap))
+
+    def ids_for_email(self, email: str) -> list[str]:
+        """``queryAll`` on ``Email`` (Salesforce compares text without case), so recycle-bin
+        rows are found too."""
+        literal = email.replace("\\", "\\\\").replace("'", "\\'")
+        soql = f"SELECT Id FROM {self.object_name} WHERE Email = '{literal}'"
+        rows = self._call(lambda sf: sf.query_all(soql, include_deleted=True))["records"]
+        return [row["Id"] for row in rows]
+
+    def removed_since(self, since: datetime | None) -> Removals:
+        """getDeleted from ``since - overlap`` plus merge masters through ``queryAll``; see
+        :mod:`connector.crm.salesforce_removals`."""
+        start = since - self._overlap if since is not None else None
+        return removed_since(self._call, self.object_name, start, datetime.now(UTC))
 
     # -- writing ---------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from connector.sandbox.hubspot_errors import (
 from connector.sandbox.hubspot_properties import PropertyRegistry
 from connector.sandbox.hubspot_ratelimit import RateLimiter, RateLimits
 from connector.sandbox.hubspot_records import RecordStore
+from connector.sandbox.hubspot_recycle import Recycle
 from connector.sandbox.hubspot_schema import OBJECT_TYPES, ObjectType
 from connector.sandbox.hubspot_search import compile_search
 from connector.sandbox.seeding import SeedData, SeedRow
@@ -37,7 +38,7 @@ STAT_KEYS = ("api_calls", "http_429", "write_requests", "records_written", "reco
              "search_calls", "internal_errors")
 
 
-class HubSpotPortal:
+class HubSpotPortal(Recycle):
     """One HubSpot account with a private app: records, property definitions, limits, stats.
 
     ``tier`` picks the rate limits (see :class:`RateLimits`); ``clock`` returns epoch seconds
@@ -55,6 +56,7 @@ class HubSpotPortal:
         self.registry = PropertyRegistry(OBJECT_TYPES)
         self.store = RecordStore(OBJECT_TYPES, self.registry)
         self._search_cache: tuple[str, int, list[str]] | None = None
+        self._archived, self._merged_into = {}, {}
         self._hidden: dict[str, bool] = {}
         self._stats: Counter = Counter()
 
@@ -129,6 +131,8 @@ class HubSpotPortal:
             id_property: str | None = None) -> dict:
         """``GET /crm/v3/objects/{type}/{id}``; 404 when no such record."""
         with self._lock:
+            if not id_property:
+                record_id = self.resolve(otype, record_id)  # a merged-away id reads as its survivor
             found = self.store.find(otype, [record_id], id_property, reading=True)
             if not found:
                 message = ("Object not found.  objectId are usually numeric."
@@ -176,11 +180,13 @@ class HubSpotPortal:
                    ) -> tuple[list[dict], list[str]]:
         """Records for ``keys`` in request order (duplicates once), and the keys not found."""
         with self._lock:
-            found = self.store.find(otype, keys, id_property, reading=True)
+            # a merged-away id reads as its survivor (whose id differs)
+            reads = {k: k if id_property else self.resolve(otype, k) for k in keys}
+            found = self.store.find(otype, list(reads.values()), id_property, reading=True)
             unique = list(dict.fromkeys(keys))
-            results = [self.store.to_json(otype, found[k], names, history)
-                       for k in unique if k in found]
-            return results, [k for k in unique if k not in found]
+            results = [self.store.to_json(otype, found[reads[k]], names, history)
+                       for k in unique if reads[k] in found]
+            return results, [k for k in unique if reads[k] not in found]
 
     def batch_update(self, otype: ObjectType, inputs: list[dict], reject,
                      id_property: str | None = None) -> tuple[list[dict], list[str], list[str]]:

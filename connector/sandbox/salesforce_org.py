@@ -16,6 +16,7 @@ from connector.sandbox import salesforce_dml as dml
 from connector.sandbox.salesforce_fields import FieldError
 from connector.sandbox.salesforce_objects import SObjectType, standard_objects, tooling_objects
 from connector.sandbox.salesforce_query import QueryCursors, parse_locator
+from connector.sandbox.salesforce_recycle import RecycleBin
 from connector.sandbox.salesforce_schema_ops import SchemaOps
 from connector.sandbox.salesforce_sessions import APIError, Session, SessionsAndUsage
 from connector.sandbox.salesforce_seed import seed_org
@@ -29,7 +30,7 @@ INVALID_TYPE_HINT = ("If you are attempting to use a custom object, be sure to a
                      "the appropriate names.")
 
 
-class SalesforceOrg(SchemaOps, SessionsAndUsage):
+class SalesforceOrg(SchemaOps, SessionsAndUsage, RecycleBin):
     """One org with one API user (the sandbox admin), its Lead data and its daily API allowance."""
 
     api_version = API_VERSION
@@ -53,6 +54,7 @@ class SalesforceOrg(SchemaOps, SessionsAndUsage):
         self.sessions: dict[str, Session] = {}
         self.api_used = 0
         self._hidden: dict[str, bool] = {}
+        self._purged_rows, self._log_purged = {}, {}
         self.reset_stats()
         self.user_id = self._bootstrap_user()
         self.admin_permission_set_id = self._bootstrap_permission_set()

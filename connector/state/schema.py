@@ -25,7 +25,7 @@ from sqlalchemy.types import TypeDecorator
 
 from connector.errors import StateStoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each step takes the open transaction and upgrades the schema by exactly one version.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
@@ -147,12 +147,38 @@ audit = Table(
     Index("ix_audit_connection_record", "connection", "record_id"),
     sqlite_autoincrement=True)
 
+# One erasure-safe row per record that left the CRM (deleted, merged, archived, gone) or was
+# forgotten on request: a salted hash of the id, what happened, when. Its other rows are gone.
+removed_records = Table(
+    "removed_records", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("connection", ForeignKey("connections.name", ondelete="CASCADE"), nullable=False),
+    Column("record_hash", String(64), nullable=False),
+    Column("event", String(20), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("run_id", Integer),
+    UniqueConstraint("connection", "record_hash", "event", name="uq_removed_record_event"),
+    Index("ix_removed_records_connection_at", "connection", "at"),
+    sqlite_autoincrement=True)
+
 leases = Table(
     "leases", metadata,
     Column("connection", String(100), primary_key=True),
     Column("owner", String(255), nullable=False),
     Column("acquired_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False))
+
+
+V2_TABLES = [removed_records]
+"""The tables new in schema version 2 (a version-1 database gets them from :func:`_to_v2`)."""
+
+
+def _to_v2(conn: Connection) -> None:
+    """Version 2: the tables in :data:`V2_TABLES`."""
+    metadata.create_all(conn, tables=V2_TABLES)
+
+
+MIGRATIONS[2] = _to_v2
 
 
 def make_engine(url: str | Path) -> Engine:
