@@ -23,7 +23,8 @@ exit code; library code raises and lets callers decide.
     │   ├── ApiBudgetError              the CRM's daily API allowance is down to the reserve
     │   ├── NotEnoughDataError          too few closed leads / conversions to train
     │   ├── ConnectionLockedError       another worker is syncing this connection
-    │   └── ModelMissingError           no trained model for this connection yet
+    │   ├── ModelMissingError           no trained model for this connection yet
+    │   └── StopRequestedError          SIGTERM/SIGINT: a long run stopped between two phases
     └── CRMRequestError     exit 1      the CRM rejected a request we built: a bug, report it
         ├── BatchRejectedError          a whole batch refused for one bad value: split it to find it
         └── ReplicationWindowError      getDeleted's window reaches past the CRM's delete log
@@ -184,6 +185,12 @@ class ModelMissingError(StopRunError):
     """No trained model exists for this connection."""
 
     default_hint = "Run `leadscore train --connection NAME` first."
+
+
+class StopRequestedError(StopRunError):
+    """A stop was requested (SIGTERM, SIGINT) while a long run was between two phases."""
+
+    default_hint = "Nothing was changed; the next scheduled run starts it again."
 
 
 # -- a bug on our side ----------------------------------------------------------------------------

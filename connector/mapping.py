@@ -233,11 +233,19 @@ class Baseline(_Strict):
 
 
 class Training(_Strict):
-    """Minimum data to train and the share of newest closed leads held out."""
+    """Minimum data to train, the share of newest closed leads held out, and the point in time
+    whose inputs a closed lead trains with.
+
+    ``decision_point``: ``last_open`` (default) takes a closed lead's inputs as they were the
+    last time it was scored while open; ``first_scored`` as they were when first scored (for a
+    model meant to rank leads on arrival). ``retention_days`` bounds the feature log.
+    """
 
     min_closed: Annotated[int, Field(ge=10)] = 1000
     min_converted: Annotated[int, Field(ge=5)] = 120
     holdout_share: Annotated[float, Field(ge=0.05, le=0.5)] = 0.2
+    decision_point: Literal["last_open", "first_scored"] = "last_open"
+    retention_days: Annotated[int, Field(ge=1)] = 400
 
 
 class Mapping(_Strict):

@@ -358,8 +358,9 @@ class ProvisionReport:
     """What ``ensure_fields`` found and did on one CRM object.
 
     ``existing`` were already there, ``created`` were made by this call (with ``dry_run`` they
-    are what would be made), ``manual_steps`` are what the admin still has to do by hand, such
-    as Salesforce field-level security.
+    are what would be made), ``access`` says what was done (or would be) to let the integration
+    user read and write them (``--grant``), ``manual_steps`` are what the admin still has to do by
+    hand, such as Salesforce field-level security.
     """
 
     object_name: str
@@ -367,6 +368,7 @@ class ProvisionReport:
     created: tuple[str, ...]
     dry_run: bool = False
     manual_steps: tuple[str, ...] = ()
+    access: tuple[str, ...] = ()
 
     def lines(self) -> list[str]:
         """The report as short lines for the terminal."""
@@ -375,4 +377,5 @@ class ProvisionReport:
         lines += [f"{self.object_name}: {verb} {name}" for name in self.created]
         if not self.created:
             lines.append(f"{self.object_name}: every output field is present")
+        lines += [f"{self.object_name}: {line}" for line in self.access]
         return lines + [f"to do: {step}" for step in self.manual_steps]

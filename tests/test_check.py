@@ -139,6 +139,7 @@ def test_an_output_field_without_field_level_security(tmp_path, sandbox, capsys)
     assert code == 3
     [line] = lines_with(out, "Lead.LS_Score__c exists but the integration user can neither")
     assert "grant field-level security (Read and Edit) on Lead.LS_Score__c" in line
+    assert "--grant PERMISSION_SET" in line
     assert len(lines_with(out, "can neither see nor edit")) == 3
 
 

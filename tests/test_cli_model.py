@@ -39,12 +39,20 @@ def test_fields_train_sync_explain_report(workspace, capsys, tmp_path):
                        "--dry-run")
     assert code == 0 and "would create LS_Score__c" in out
     code, out, _ = run(capsys, "fields", "create", "-c", "salesforce", "--config", config)
-    assert code == 0 and "created LS_Score__c" in out and "FieldPermissions" in out
-    code, out, _ = run(capsys, "fields", "create", "-c", "salesforce", "--config", config)
-    assert code == 0 and "LS_Score__c already exists" in out and "created" not in out
-    for field in ("LS_Score__c", "LS_Tier__c", "LS_Reason__c", "LS_Probability__c",
-                  "LS_Model_Version__c", "LS_Scored_At__c"):
-        sandbox.salesforce.grant_field_access(field)
+    assert code == 0 and "created LS_Score__c" in out and "rerun with --grant" in out
+    # README step 5 in one command: the permission set, its grants and its assignment.
+    code, out, _ = run(capsys, "fields", "create", "-c", "salesforce", "--config", config,
+                       "--grant", "LeadScore_Integration")
+    assert code == 0 and "LS_Score__c already exists" in out and "created LS_" not in out
+    assert "Lead: created permission set LeadScore_Integration" in out
+    assert "Lead: assigned permission set LeadScore_Integration to the integration user" in out
+    assert "to do" not in out
+    code, out, _ = run(capsys, "fields", "create", "-c", "hubspot", "--config", config,
+                       "--grant", "LeadScore_Integration")
+    assert code == 0 and "nothing to grant in HubSpot" in out
+    code, out, err = run(capsys, "fields", "create", "-c", "salesforce", "--config", config,
+                         "--grant", "Lead Score")
+    assert code == 3 and "not a permission set API name" in err and len(err.splitlines()) == 2
 
     code, out, _ = run(capsys, "explain", "00Q000000000000AAA", "-c", "salesforce",
                        "--config", config)
@@ -98,3 +106,29 @@ def test_unknown_connection_and_missing_config_are_one_line(workspace, capsys, t
     code, _, err = run(capsys, "train", "-c", "x", "--config", tmp_path / "missing.toml")
     assert code == 3 and "config file not found" in err
     assert "Traceback" not in err
+
+
+def test_crm_values_and_paths_print_as_text_not_markup(workspace, capsys, tmp_path, monkeypatch):
+    """A lead's value, a config path or a name with rich markup in it prints literally; control
+    characters from the CRM never reach the terminal."""
+    sandbox, config = workspace
+    monkeypatch.setenv("COLUMNS", "300")  # one table row per line, whatever the value's length
+    if run(capsys, "explain", "00Q000000000000AAA", "-c", "salesforce", "--config", config)[0] == 4:
+        assert run(capsys, "train", "-c", "salesforce", "--config", config, "--force")[0] == 0
+    org = sandbox.salesforce
+    lead, other = list(org.hidden_outcomes())[:2]
+    org.update(org.sobject("Lead"), lead, {"Job__c": "[/bold] [link=http://evil]click[/link]"})
+    org.update(org.sobject("Lead"), other, {"Job__c": "\x1b]8;;http://evil\x1b\\click\x1b[2J\r"})
+
+    code, out, err = run(capsys, "explain", lead, "-c", "salesforce", "--config", config)
+    assert code == 0, err
+    assert "[/bold] [link=http://evil]click[/link]" in out
+    code, out, err = run(capsys, "explain", other, "-c", "salesforce", "--config", config)
+    assert code == 0, err
+    assert "\x1b" not in out and "\r" not in out and "]8;;http://evil" in out
+
+    odd = tmp_path / "a[/x]" / "leadscore.toml"
+    code, _, err = run(capsys, "train", "-c", "x", "--config", odd)
+    assert code == 3 and f"{odd}" in err and "Traceback" not in err
+    code, _, err = run(capsys, "train", "-c", "[ids: 1]", "--config", config)
+    assert code == 3 and "no connection '[ids: 1]'" in err

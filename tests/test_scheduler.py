@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
-from sync_support import NAMES, crm_values, prepare, small_bank, trained_model, wrong_values
+from sync_support import (
+    NAMES, crm_values, environ, prepare, small_bank, trained_model, wrong_values)
 from test_sync import write_config
 
 from connector.config import load_config
@@ -180,3 +181,40 @@ def test_status_expects_crontab_jobs_at_their_next_match_and_interval_jobs_after
         "sync": datetime(2026, 11, 23, 18, 15, tzinfo=timezone.utc),
         "new_leads": now + timedelta(minutes=1),
         "retrain": now}  # never trained: due now
+
+
+def test_sigterm_stops_a_retraining_between_phases_and_exits_0(tmp_path):
+    """A retraining (here the first one, due at start as no model exists) stops at the next page
+    or fit once SIGTERM arrives, records the run as interrupted and saves no model."""
+    with Sandbox(crms=("salesforce",), seed=small_bank(5000), latency_ms=400) as box:
+        sf = box.info["salesforce"]
+        config = tmp_path / "leadscore.toml"
+        config.write_text(f"""
+state_url = "sqlite:///{tmp_path / 'state.sqlite'}"
+model_dir = "models"
+
+[connections.sf]
+crm = "salesforce"
+mapping = "{ROOT / 'mappings' / 'bank-demo-salesforce.yaml'}"
+auth = "password"
+token_url = "{sf['token_url']}"
+ca_file = "{sf['ca_file']}"
+""")
+        env = {**environ(), "PATH": "/usr/bin:/bin"}
+        process = subprocess.Popen([sys.executable, "-m", "connector", "run", "--config",
+                                    str(config)], stderr=subprocess.PIPE, text=True,
+                                   cwd=tmp_path, env=env)
+        state = StateStore(tmp_path / "state.sqlite")
+        deadline = time.monotonic() + 120  # a guard against hanging, not a speed bound
+        while not state.last_runs("sf", kinds=["retrain"]):
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        run = state.last_runs("sf", kinds=["retrain"])[0]
+        assert run.outcome == "interrupted" and run.message.startswith("stop requested"), run
+        assert f"retrain sf stopped: {run.message}" in err
+        assert not (tmp_path / "models" / "sf").exists() or not any(
+            (tmp_path / "models" / "sf").glob("v*"))
+        state.close()

@@ -17,6 +17,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy import inspect, text
 
 from connector.errors import ConnectionLockedError, StateStoreError
@@ -368,6 +369,30 @@ def test_a_worker_that_lost_its_lease_stops_at_the_next_renewal(tmp_path):
             with pytest.raises(ConnectionLockedError, match="lease expired and was taken over"):
                 slow.renew()
         slow.held = False
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="advisory locks exist only on PostgreSQL")
+def test_releasing_after_the_lock_session_was_dropped_succeeds(tmp_path):
+    """An idle timeout or a pooler dropped the lock's session during the run: the server already
+    released the advisory lock, so release() must finish quietly and free the connection."""
+    _wipe_postgres(POSTGRES_URL)
+    with StateStore(POSTGRES_URL) as store:
+        lock = store.lock("sf", owner="worker").acquire()
+        pid = lock._session.execute(text("SELECT pg_backend_pid()")).scalar()
+        lock._session.commit()
+        killer = schema.make_engine(POSTGRES_URL)
+        with killer.connect() as conn:
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+            for _ in range(100):  # the server reaps the backend asynchronously
+                if not conn.execute(text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"),
+                                    {"pid": pid}).first():
+                    break
+                conn.execute(text("SELECT pg_sleep(0.05)"))
+        killer.dispose()
+        lock.release()
+        assert not lock.held and store.lock_holder("sf") is None
+        with store.lock("sf", owner="next"):  # free for the next worker
+            assert store.lock_holder("sf")[0] == "next"
 
 
 def test_audit_rows_survive_pending_ids_being_emptied_and_refilled(store):

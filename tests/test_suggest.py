@@ -65,12 +65,11 @@ def test_hubspot_suggestion_leaves_out_outcome_personal_free_text_and_leaks(tmp_
         assert main([*args, "--force"]) == 0
     mapping, text = load_mapping(out), out.read_text()
     features = {f.field: f.kind for f in mapping.features}
-    assert features == {"bank_age": "number", "bank_job": "category",
-                        "bank_contact": "category"}
+    assert features == {"age": "number", "job": "category", "contact": "category"}
     assert mapping.outcome.fields() == ["lifecyclestage", "hs_lead_status"]
     assert mapping.time_field == "createdate" and mapping.outputs.score.field == "ls_score"
-    assert "bank_duration: leakage" in text and "predicts the outcome almost perfectly" in text
-    assert "bank_note: free text" in text
+    assert "duration: leakage" in text and "predicts the outcome almost perfectly" in text
+    assert "note: free text" in text
     assert "firstname, lastname, email" in text
 
 

@@ -253,7 +253,8 @@ def output_findings(mapping: Mapping, catalog: FieldCatalog, *, hidden: set[str]
             found.append(Finding.problem(
                 "outputs", name, f"{obj}.{name} exists but the integration user can neither see "
                 f"nor edit it ({at})", f"grant field-level security (Read and Edit) on "
-                f"{obj}.{name} to the integration user's permission set"))
+                f"{obj}.{name} to the integration user: run `leadscore fields create "
+                f"--connection {connection} --grant PERMISSION_SET`"))
         else:
             found.append(Finding.problem(
                 "outputs", name, f"{obj} has no field {name} ({at})",

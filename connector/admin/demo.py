@@ -27,6 +27,7 @@ from connector.sync.workspace import Workspace, pull_history
 from connector.sync.writeback import output_specs
 
 CONNECTIONS = ("salesforce", "hubspot")
+DEMO_PERMISSION_SET = "LeadScore_Integration"  # what the README suggests for `--grant`
 
 
 @dataclass
@@ -99,11 +100,9 @@ def _run_one(workspace: Workspace, sandbox: Sandbox, say: Callable[[str], None])
     crm = workspace.open_crm()
     try:
         say(f"{name}: creating the output fields")
-        crm.ensure_fields(output_specs(mapping))
-        if name == "salesforce":  # the admin's Setup step: field-level security
-            for _, field_name in mapping.outputs.named():
-                sandbox.salesforce.grant_field_access(field_name)
-            crm.describe(refresh=True)
+        # Salesforce: field-level security through a permission set, as `fields create --grant`
+        crm.ensure_fields(output_specs(mapping),
+                          grant=DEMO_PERMISSION_SET if name == "salesforce" else None)
         say(f"{name}: pulling history and training")
         records: list[dict] = []
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 from rich.console import Console
 
+from connector.cli.terminal import shown
 from connector.errors import LeadscoreError
 
 app = typer.Typer(
@@ -30,9 +30,9 @@ def _global(verbose: bool = typer.Option(False, "--verbose", "-v",
 
 
 def _report(error: LeadscoreError) -> int:
-    stderr.print(f"[bold red]error:[/] {error.message}", markup=True, highlight=False)
+    stderr.print(f"[bold red]error:[/] {shown(error.message)}", markup=True, highlight=False)
     if error.hint:
-        stderr.print(f"[dim]hint:[/] {error.hint}", markup=True, highlight=False)
+        stderr.print(f"[dim]hint:[/] {shown(error.hint)}", markup=True, highlight=False)
     if _options["verbose"]:
         stderr.print_exception()
     return error.exit_code
@@ -49,12 +49,14 @@ def main(argv: list[str] | None = None) -> int:
                               prog_name="leadscore", standalone_mode=False)
     except LeadscoreError as error:
         return _report(error)
-    except click.exceptions.Exit as done:
+    except typer.Exit as done:
         return done.exit_code
-    except click.ClickException as usage:
+    except typer.TyperException as usage:
+        # typer >= 0.29 bundles its own click: its usage errors (missing option, unknown
+        # command) derive from TyperException, not from the `click` package's classes.
         usage.show()
         return usage.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         stderr.print("interrupted")
         return 130
     return result if isinstance(result, int) else 0

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from connector.admin.check import CheckReport, run_check
 from connector.cli import app
+from connector.cli.terminal import clean, shown
 from connector.errors import ConfigError
 from connector.mapping import load_mapping
 from connector.admin.sampling import SAMPLE_SIZE
@@ -49,7 +50,7 @@ def check(connection: str = CONNECTION, config: Path = CONFIG, sample: int = SAM
 
 def render(report: CheckReport, console: Console) -> None:
     """Print ``report``: a stage table, the features' data profile, then one line per finding."""
-    stages = Table(title=f"leadscore check: connection {report.connection}", title_justify="left")
+    stages = Table(title=f"leadscore check: connection {shown(report.connection)}", title_justify="left")
     for column in ("stage", "result", "detail"):
         stages.add_column(column)
     for stage in STAGES:
@@ -60,7 +61,7 @@ def render(report: CheckReport, console: Console) -> None:
                      "ok")
         mark, colour = _MARKS[worst]
         counted = [f for f in found if f.severity == worst]
-        detail = found[0].message if worst == "ok" else f"{len(counted)} {worst}(s), see below"
+        detail = shown(found[0].message) if worst == "ok" else f"{len(counted)} {worst}(s), see below"
         stages.add_row(stage, Text(f"{mark} {worst}", style=colour), detail)
     console.print(stages)
     if report.features:
@@ -72,18 +73,18 @@ def render(report: CheckReport, console: Console) -> None:
     for finding in report.problems + report.warnings:
         mark, colour = _MARKS[finding.severity]
         console.print(Text.assemble((f"{mark} {finding.severity} ", colour),
-                                    f"[{finding.stage}] {finding.line()}"))
+                                    clean(f"[{finding.stage}] {finding.line()}")))
     if not report.problems:
         console.print(Text("✓ nothing to fix", style="green"))
 
 
 def _feature_table(report: CheckReport) -> Table:
-    table = Table(title=f"features in {report.sample}", title_justify="left")
+    table = Table(title=f"features in {shown(report.sample)}", title_justify="left")
     for column in ("field", "kind", "CRM type", "filled", "distinct"):
         table.add_column(column, justify="right" if column in ("filled", "distinct") else "left")
     for row in report.features:
         distinct = f"{row['distinct']:,}" + ("+" if row["distinct"] >= 1000 else "")
-        table.add_row(row["field"], row["kind"], str(row["crm_type"]), f"{row['filled']:.0%}",
+        table.add_row(shown(row["field"]), row["kind"], shown(row["crm_type"]), f"{row['filled']:.0%}",
                       distinct)
     return table
 

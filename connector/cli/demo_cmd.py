@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from connector.cli import app
+from connector.cli.terminal import shown
 from connector.admin.demo import CONNECTIONS, CRMResult, run_demo
 
 
@@ -22,7 +23,7 @@ def _table(result: CRMResult) -> Table:
     table.add_column("converted (hidden outcome)", justify="right")
     for row in result.tiers:
         rate = "-" if row["conversion"] is None else f"{row['conversion']:.1%}"
-        table.add_row(row["tier"], f"{row['leads']:,}", rate)
+        table.add_row(shown(row["tier"]), f"{row['leads']:,}", rate)
     table.add_row("all open leads", f"{result.open_leads:,}", f"{result.open_conversion:.1%}",
                   style="bold")
     return table
@@ -42,7 +43,7 @@ def demo(
     console = Console(stderr=True)
     started = time.monotonic()
     results = run_demo(workdir, crms=tuple(crm),
-                       say=lambda line: console.print(f"· {line}", highlight=False))
+                       say=lambda line: console.print(f"· {shown(line)}", highlight=False))
     summary = {"crms": {r.crm: r.as_dict() for r in results},
                "seconds": round(time.monotonic() - started, 1),
                "reports": [r.report for r in results]}
@@ -54,6 +55,6 @@ def demo(
         out.print(_table(result))
         out.print(f"top 10% of open leads by score convert {result.top_decile_conversion:.1%} vs "
                   f"{result.open_conversion:.1%} overall: {result.top_decile_conversion_ratio:.2f}x"
-                  f" · API calls {result.api_calls:,} · report {result.report}", highlight=False)
+                  f" · API calls {result.api_calls:,} · report {shown(result.report)}", highlight=False)
     out.print(f"done in {summary['seconds']:.0f} s; the sandbox is stopped. Demo data: UCI Bank "
               "Marketing (Moro, Cortez & Rita, 2014), CC BY 4.0.", highlight=False)

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from connector.cli import app
 from connector.cli.progress import counted, tracking
+from connector.cli.terminal import clean, shown
 from connector.errors import ConfigError, RecordRejectedError
 from connector.model import load_model, restore_model, train_model
 from connector.admin.report.build import write_report
@@ -80,7 +81,7 @@ def train(connection: str = CONNECTION, config: Path = CONFIG,
                               default=str))
         return
     for warning in result.warnings:
-        Console(stderr=True).print(f"[yellow]warning:[/] {warning}", highlight=False)
+        Console(stderr=True).print(f"[yellow]warning:[/] {shown(warning)}", highlight=False)
     verdict = "promoted" if result.promoted else "saved but NOT promoted"
     auc = result.metrics.get("roc_auc")
     typer.echo(f"{connection}: model {result.version} {verdict}"
@@ -102,12 +103,13 @@ def explain(lead_id: str = typer.Argument(..., help="The CRM record id."),
     if not found:
         raise RecordRejectedError(lead_id, f"not found in {connection}")
     explanation = model.explain(dict(found[0].values))
-    table = Table(title=f"{lead_id}: score {explanation.score} ({explanation.tier}), "
-                        f"p={explanation.probability:.3f}, model {model.version}")
+    table = Table(title=shown(f"{lead_id}: score {explanation.score} ({explanation.tier}), "
+                              f"p={explanation.probability:.3f}, model {model.version}"))
     for column in ("field", "value", "contribution", "reads as"):
         table.add_column(column, justify="right" if column == "contribution" else "left")
     for row in explanation.rows:
-        table.add_row(row.label, str(row.value), f"{row.contribution:+.3f}", row.phrase)
+        table.add_row(shown(row.label), shown(row.value), f"{row.contribution:+.3f}",
+                      shown(row.phrase))
     Console().print(table)
 
 
@@ -121,7 +123,12 @@ def report(connection: str = CONNECTION, config: Path = CONFIG,
 
 @fields_app.command("create")
 def fields_create(connection: str = CONNECTION, config: Path = CONFIG,
-                  dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be created.")
+                  dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be created."),
+                  grant: str = typer.Option(
+                      None, "--grant", metavar="PERMISSION_SET",
+                      help="Salesforce: give the integration user Read and Edit on the fields "
+                           "through this permission set (its API name; created and assigned to "
+                           "the integration user when missing). HubSpot: nothing to grant.")
                   ) -> None:
     """Create the score, tier and reason fields (and optional ones) if missing. Idempotent."""
     workspace = open_workspace(config, connection)
@@ -130,8 +137,8 @@ def fields_create(connection: str = CONNECTION, config: Path = CONFIG,
         raise ConfigError(f"{workspace.connection.mapping}: no output fields to create")
     crm = workspace.open_crm()
     try:
-        result = crm.ensure_fields(specs, dry_run=dry_run)
+        result = crm.ensure_fields(specs, dry_run=dry_run, grant=grant)
     finally:
         crm.close()
     for line in result.lines():
-        typer.echo(line)
+        typer.echo(clean(line))

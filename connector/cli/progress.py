@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.progress import TimeElapsedColumn
 
+from connector.cli.terminal import shown
+
 console = Console(stderr=True, highlight=False)
 PLAIN_EVERY_S = 10.0
 
@@ -23,7 +25,7 @@ class Tracker:
 
     def __init__(self, description: str, progress: Progress | None) -> None:
         self.description, self.progress, self.done = description, progress, 0
-        self._task = progress.add_task(description, total=None) if progress else None
+        self._task = progress.add_task(shown(description), total=None) if progress else None
         self._last_line = time.monotonic()
 
     def advance(self, amount: int = 1) -> None:
@@ -36,7 +38,7 @@ class Tracker:
         if self.progress is not None:
             self.progress.update(self._task, completed=done)
         elif time.monotonic() - self._last_line >= PLAIN_EVERY_S:
-            console.print(f"{self.description}: {done:,}")
+            console.print(f"{shown(self.description)}: {done:,}")
             self._last_line = time.monotonic()
 
 
@@ -51,7 +53,7 @@ def tracking(description: str) -> Iterator[Tracker]:
         return
     tracker = Tracker(description, None)
     yield tracker
-    console.print(f"{description}: {tracker.done:,} done")
+    console.print(f"{shown(description)}: {tracker.done:,} done")
 
 
 def counted(items: Iterable, tracker: Tracker) -> Iterator:

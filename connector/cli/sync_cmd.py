@@ -11,6 +11,7 @@ from rich.table import Table
 
 from connector.cli import app
 from connector.cli.progress import Tracker, tracking
+from connector.cli.terminal import clean, shown
 from connector.config import load_config
 from connector.crm import open_crm
 from connector.mapping import load_mapping
@@ -54,7 +55,7 @@ def sync(
                                limit=limit, preview_dir=out, progress=_show_on(tracker))
         finally:
             crm.close()
-    typer.echo(json.dumps(summary.as_dict()) if as_json else summary.line())
+    typer.echo(json.dumps(summary.as_dict()) if as_json else clean(summary.line()))
     if summary.preview_path and not as_json:
         typer.echo(f"preview: {summary.preview_path}")
     summary.raise_for_outcome()
@@ -68,7 +69,7 @@ def run(config: Path = typer.Option(None, "--config", help=CONFIG_HELP)) -> None
 
 
 def _table(entry: dict) -> Table:
-    table = Table(title=f"{entry['connection']} ({entry['crm']} {entry['object']})",
+    table = Table(title=shown(f"{entry['connection']} ({entry['crm']} {entry['object']})"),
                   show_header=False, title_justify="left")
     table.add_column("what")
     table.add_column("value")
@@ -77,8 +78,8 @@ def _table(entry: dict) -> Table:
     table.add_row("model", f"{model['version'] or 'none'} {holdout}".strip())
     retrain = entry["last_retrain"]
     if retrain:
-        table.add_row("last retrain", f"{retrain['started_at']} {retrain['outcome']}: "
-                                      f"{retrain['message']}")
+        table.add_row("last retrain", shown(f"{retrain['started_at']} {retrain['outcome']}: "
+                                            f"{retrain['message']}"))
     cursor = entry["cursor"]
     table.add_row("cursor lag", f"{cursor['lag_s']:,.0f} s" if cursor and cursor["lag_s"]
                   is not None else "never synced")
@@ -91,7 +92,7 @@ def _table(entry: dict) -> Table:
                   f"{api['daily_used']:,} used, {api['daily_left']:,} left of "
                   f"{api['daily_max']:,} (reserve {api['reserve']:.0%})")
     holder = entry["locked_by"]
-    table.add_row("running now", holder["owner"] if holder else "no")
+    table.add_row("running now", shown(holder["owner"]) if holder else "no")
     for job, at in entry["next_runs"].items():
         table.add_row(f"next {job}", at)
     for run_row in entry["runs"]:

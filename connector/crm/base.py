@@ -57,6 +57,10 @@ class CRM(Protocol):
     # :meth:`pull_changed` / :meth:`pull_created` iterators may be consumed from another thread
     # than the one that created them (the engine prefetches the next page), concurrently with
     # :meth:`write`.
+    # Optional: ``write_many(writes) -> list[WriteResult] | None`` - a whole write set of any
+    # size in one go (Salesforce Bulk API 2.0), results in order and per-record outcomes as
+    # :meth:`write`; None when the adapter declines (too few records, allocation spent) and
+    # nothing was sent, so the engine falls back to :meth:`write` batches.
 
     @classmethod
     def connect(cls, connection: ConnectionConfig, *, environ: Mapping[str, str] | None = None,
@@ -72,13 +76,19 @@ class CRM(Protocol):
     def describe(self, *, refresh: bool = False) -> FieldCatalog:
         """The object's fields visible to the integration user. Cached; ``refresh`` re-reads."""
 
-    def ensure_fields(self, specs: Sequence[FieldSpec], *, dry_run: bool = False
-                      ) -> ProvisionReport:
+    def ensure_fields(self, specs: Sequence[FieldSpec], *, dry_run: bool = False,
+                      grant: str | None = None) -> ProvisionReport:
         """Create the fields in ``specs`` that do not exist yet; never alter existing ones.
 
         Idempotent: a second call reports every field as existing. With ``dry_run`` nothing is
         created; the report lists what would be. ``manual_steps`` says what the admin must still
         do (Salesforce: grant field-level security).
+
+        ``grant`` names where access to the fields is granted to the integration user
+        (Salesforce: a permission set's API name, created and assigned when missing; HubSpot has
+        no per-property grant for apps, so it only says so); ``access`` in the report lists what
+        was done. A malformed ``grant`` raises :class:`ConfigError`; a grant the CRM refuses,
+        :class:`CRMPermissionError`.
         """
 
     def pull_changed(self, cursor: Cursor | None, fields: Sequence[str]) -> Iterator[Page]:

@@ -17,6 +17,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import partial
@@ -33,7 +34,8 @@ from urllib3.util.retry import Retry
 
 from connector.config import ConnectionConfig, Credentials
 from connector.crm.base import checked_write
-from connector.crm.hubspot_fields import ensure_properties, property_info
+from connector.crm.history import HISTORY_BATCH, FieldChange, hubspot_changes
+from connector.crm.hubspot_fields import NOTHING_TO_GRANT, ensure_properties, property_info
 from connector.crm.hubspot_pull import pull, record_of
 from connector.crm.hubspot_removals import removed_since
 from connector.crm.pacing import ApiBudget, Pacer
@@ -245,11 +247,16 @@ class HubSpotCRM:
                                          {p.name: property_info(p) for p in data.results})
         return self._catalog
 
-    def ensure_fields(self, specs: Sequence[FieldSpec], *, dry_run: bool = False
-                      ) -> ProvisionReport:
-        """Create the "Lead scoring" group and the missing properties; see the protocol."""
+    def ensure_fields(self, specs: Sequence[FieldSpec], *, dry_run: bool = False,
+                      grant: str | None = None) -> ProvisionReport:
+        """Create the "Lead scoring" group and the missing properties; see the protocol.
+
+        ``grant`` has nothing to do here: a private app reads and writes every property its
+        scopes cover, and HubSpot has no per-property grant for apps; the report says so."""
         report = ensure_properties(self, specs, dry_run=dry_run)
         self.describe(refresh=True)
+        if grant is not None:
+            report = replace(report, access=(NOTHING_TO_GRANT.format(grant=grant),))
         return report
 
     # -- reading ---------------------------------------------------------------------------------
@@ -316,6 +323,20 @@ class HubSpotCRM:
         """Archived records and merges since ``since - overlap``; see
         :mod:`connector.crm.hubspot_removals`."""
         return removed_since(self, since - self.overlap if since is not None else None)
+    def field_history(self, ids: Sequence[str], fields: Sequence[str]
+                      ) -> dict[str, list[FieldChange]]:
+        """Changes of ``fields`` on the records ``ids``, oldest first: batch reads with
+        ``propertiesWithHistory``, 50 records a call (HubSpot's cap for history reads)."""
+        found: dict[str, list[FieldChange]] = {}
+        for start in range(0, len(ids), HISTORY_BATCH):
+            body = BatchReadInputSimplePublicObjectId(
+                inputs=[SimplePublicObjectId(id=i) for i in ids[start:start + HISTORY_BATCH]],
+                properties=[self.modified_property], properties_with_history=list(fields))
+            data = self.request(partial(self.batch_api.read_with_http_info, self.object_name,
+                                        body, archived=False))
+            for obj in data.results or ():
+                found[obj.id] = hubspot_changes(obj.properties_with_history)
+        return found
 
     # -- writing ---------------------------------------------------------------------------------
 

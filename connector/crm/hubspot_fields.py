@@ -27,6 +27,11 @@ WIRE_TYPES = {"number": ("number", "number"), "string": ("string", "text"),
               "text": ("string", "textarea"), "picklist": ("enumeration", "select"),
               "datetime": ("datetime", "date"), "boolean": ("bool", "booleancheckbox")}
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+NOTHING_TO_GRANT = (
+    "--grant {grant}: nothing to grant in HubSpot: the private app's scopes "
+    "(crm.objects.contacts.write) already let it read and write every property; to limit which "
+    "users see or edit these properties, set field-level permissions on them in HubSpot "
+    "(Settings > Properties, Enterprise accounts)")
 
 
 def property_info(prop: Any) -> FieldInfo:

@@ -10,6 +10,7 @@ checked before each call. Field creation (Tooling API) is in
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
@@ -19,9 +20,12 @@ from simple_salesforce.exceptions import SalesforceError
 
 from connector.config import ConnectionConfig, Credentials
 from connector.crm.base import checked_write
+from connector.crm.history import FieldChange, salesforce_changes
 from connector.crm.pacing import ApiBudget
 from connector.crm.salesforce_auth import fetch_token
-from connector.crm.salesforce_fields import ensure_custom_fields, field_info
+from connector.crm.salesforce_access import check_name, grant_access
+from connector.crm.salesforce_bulk import SalesforceBulk
+from connector.crm.salesforce_fields import ensure_custom_fields, field_info, security_steps
 from connector.crm.salesforce_removals import removed_since
 from connector.crm.transport import (
     CallCounter,
@@ -120,7 +124,9 @@ class SalesforceCRM:
         self._credentials = credentials
         self._overlap = timedelta(minutes=connection.overlap_minutes)
         self._sf: Salesforce | None = None
+        self._user_id = ""
         self._catalog: FieldCatalog | None = None
+        self.bulk = SalesforceBulk(self)
 
     @classmethod
     def connect(cls, connection: ConnectionConfig, *, environ: Mapping[str, str] | None = None,
@@ -129,10 +135,12 @@ class SalesforceCRM:
         crm = cls(connection, connection.credentials(environ), policy=policy)
         try:
             crm._login()
-            limits = crm._call(lambda sf: sf.limits())["DailyApiRequests"]
+            answer = crm._call(lambda sf: sf.limits())
+            limits = answer["DailyApiRequests"]
         except BaseException:
             crm.close()
             raise
+        crm.bulk.observe_limits(answer)
         crm.budget.observe(limits["Max"] - limits["Remaining"], limits["Max"])
         return crm
 
@@ -140,6 +148,7 @@ class SalesforceCRM:
 
     def _login(self) -> None:
         token = fetch_token(self.session, self.connection, self._credentials)
+        self._user_id = token.user_id
         self._sf = Salesforce(instance_url=token.instance_url, session_id=token.access_token,
                               session=self.session, version=self.connection.api_version)
 
@@ -159,6 +168,13 @@ class SalesforceCRM:
             self._login()
             return self._translated(action)
 
+    call = _call  # the Bulk path (connector.crm.salesforce_bulk) runs its calls through it
+
+    @property
+    def overlap(self) -> timedelta:
+        """How far before its cursor a pull starts reading."""
+        return self._overlap
+
     def _translated(self, action: Callable[[Salesforce], T]) -> T:
         try:
             return action(self._sf)
@@ -175,13 +191,24 @@ class SalesforceCRM:
                                          {f["name"]: field_info(f) for f in body["fields"]})
         return self._catalog
 
-    def ensure_fields(self, specs: Sequence[FieldSpec], *, dry_run: bool = False
-                      ) -> ProvisionReport:
-        """Create missing custom fields through the Tooling API; see the protocol."""
+    def ensure_fields(self, specs: Sequence[FieldSpec], *, dry_run: bool = False,
+                      grant: str | None = None) -> ProvisionReport:
+        """Create missing custom fields through the Tooling API, and with ``grant`` give the
+        integration user Read and Edit on them through that permission set; see the protocol
+        and :mod:`connector.crm.salesforce_access`."""
+        if grant is not None:
+            check_name(grant)  # before anything is created
         report = ensure_custom_fields(self._call, self.object_name, specs,
                                       visible=self.describe(refresh=True), dry_run=dry_run)
-        self.describe(refresh=True)
-        return report
+        if grant is None:
+            self.describe(refresh=True)
+            return report
+        access, steps = grant_access(self._call, self.object_name, [s.name for s in specs],
+                                     grant, user_id=self._user_id, dry_run=dry_run)
+        catalog = self.describe(refresh=True)
+        if not dry_run:  # what is still hidden now that the grants are in
+            steps += security_steps(self.object_name, [s.name for s in specs if s.name not in catalog])
+        return replace(report, access=access, manual_steps=tuple(dict.fromkeys(steps)))
 
     def _require(self, fields: Sequence[str]) -> None:
         missing = self.describe().missing(list(fields))
@@ -195,9 +222,13 @@ class SalesforceCRM:
 
     def pull_changed(self, cursor: Cursor | None, fields: Sequence[str]) -> Iterator[Page]:
         """Records by ``SystemModstamp >= cursor - overlap``, ordered ``SystemModstamp, Id``,
-        one page per query batch (up to 2,000), following ``nextRecordsUrl``."""
+        one page per query batch (up to 2,000), following ``nextRecordsUrl``. A full pull of
+        a large object goes through a Bulk API 2.0 query job instead: unordered, one page per
+        result set (:mod:`connector.crm.salesforce_bulk`)."""
         self._require(fields)
-        return self._pull("SystemModstamp", cursor, list(fields))
+        if self.bulk.resumes(cursor):
+            return self.bulk.pull("SystemModstamp", cursor, list(fields))
+        return self._pull("SystemModstamp", cursor, list(fields), bulk=True)
 
     def pull_created(self, cursor: Cursor | None, fields: Sequence[str]) -> Iterator[Page]:
         """Records by ``CreatedDate``, as :meth:`pull_changed` (one query when none are new)."""
@@ -230,11 +261,19 @@ class SalesforceCRM:
         soql = f"SELECT {columns} FROM {self.object_name}{where} ORDER BY {stamp_field}, Id"
         return self._call(lambda sf: sf.query(soql))
 
-    def _pull(self, stamp_field: str, cursor: Cursor | None, fields: list[str]
-              ) -> Iterator[Page]:
+    def rest_pull(self, stamp_field: str, cursor: Cursor | None, fields: list[str]
+                  ) -> Iterator[Page]:
+        """The REST pull (SOQL pages), also the Bulk path's fallback."""
+        return self._pull(stamp_field, cursor, fields)
+
+    def _pull(self, stamp_field: str, cursor: Cursor | None, fields: list[str], *,
+              bulk: bool = False) -> Iterator[Page]:
         cursor = cursor or Cursor()
         window = SeenWindow(self._overlap, set(cursor.seen))
         result = self._query(stamp_field, fields, cursor.since(self._overlap))
+        if bulk and cursor.stamp is None and self.bulk.takes(result["totalSize"]):
+            yield from self.bulk.pull(stamp_field, cursor, fields)  # a large full pull
+            return
         reached = cursor.stamp
         while True:
             fresh = []
@@ -270,6 +309,28 @@ class SalesforceCRM:
         :mod:`connector.crm.salesforce_removals`."""
         start = since - self._overlap if since is not None else None
         return removed_since(self._call, self.object_name, start, datetime.now(UTC))
+    def field_history(self, ids: Sequence[str], fields: Sequence[str]
+                      ) -> dict[str, list[FieldChange]]:
+        """Changes of ``fields`` on the records ``ids`` from the object's history (``Lead`` ->
+        ``LeadHistory``, ``X__c`` -> ``X__History``), oldest first. One SOQL query filtered on
+        ``Field`` (history values cannot be filtered), 2,000 rows a page; only tracked fields
+        have rows."""
+        name = self.object_name
+        history = name[:-3] + "__History" if name.endswith("__c") else name + "History"
+        parent = "ParentId" if name.endswith("__c") else f"{name}Id"
+        names = ", ".join(f"'{f}'" for f in dict.fromkeys(fields) if f.replace("_", "").isalnum())
+        soql = (f"SELECT {parent}, Field, OldValue, NewValue, CreatedDate FROM {history} "
+                f"WHERE Field IN ({names}) ORDER BY CreatedDate, Id")
+        wanted, rows = set(ids), []
+        result = self._call(lambda sf: sf.query(soql))
+        while True:
+            rows += [{**raw, "LeadId": raw[parent]} for raw in result["records"]
+                     if raw[parent] in wanted]
+            if result["done"]:
+                break
+            next_url = result["nextRecordsUrl"]
+            result = self._call(lambda sf, url=next_url: sf.query_more(url, identifier_is_url=True))
+        return salesforce_changes(rows, set(fields))
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -277,6 +338,16 @@ class SalesforceCRM:
         """One ``PATCH composite/sobjects`` (``allOrNone=false``) for the records that pass the
         pre-check; records refused with ``UNABLE_TO_LOCK_ROW`` are re-sent once."""
         return checked_write(batch, self.describe(), self._save, self.write_batch_size)
+
+    def write_many(self, writes: Sequence[RecordWrite]) -> list[WriteResult] | None:
+        """A large write set through Bulk API 2.0 ingest jobs, results in order; None when the
+        set is below ``bulk_write_threshold`` or the Bulk allocation is spent (nothing was
+        sent: use :meth:`write` batches). Per-record outcomes as :meth:`write`."""
+        return self.bulk.write_many(writes)
+
+    def save(self, writes: list[RecordWrite]) -> list[WriteResult]:
+        """One composite update of up to 200 records, without the pre-check."""
+        return self._save(writes)
 
     def _save(self, writes: list[RecordWrite]) -> list[WriteResult]:
         body = {"allOrNone": False, "records": [

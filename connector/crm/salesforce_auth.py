@@ -25,10 +25,17 @@ JWT_LIFETIME_S = 180  # Salesforce accepts assertions valid for at most 3 minute
 
 @dataclass(frozen=True)
 class Token:
-    """A session: the bearer token and the instance URL every REST call goes to."""
+    """A session: the bearer token, the instance URL every REST call goes to, and the user's id
+    (the last part of the answer's identity URL, ``.../id/00D.../005...``; empty if absent)."""
 
     access_token: str
     instance_url: str
+    user_id: str = ""
+
+
+def _user_id(identity: object) -> str:
+    last = identity.rsplit("/", 1)[-1] if isinstance(identity, str) else ""
+    return last if last.startswith("005") and last.isalnum() and len(last) in (15, 18) else ""
 
 
 def _form(connection: ConnectionConfig, creds: Credentials) -> tuple[dict, tuple | None]:
@@ -71,7 +78,7 @@ def fetch_token(session: requests.Session, connection: ConnectionConfig, creds: 
     except ValueError:
         body = {}
     if response.status_code == 200 and body.get("access_token") and body.get("instance_url"):
-        return Token(body["access_token"], body["instance_url"])
+        return Token(body["access_token"], body["instance_url"], _user_id(body.get("id")))
     if response.status_code in (400, 401, 403):
         reason = f"{body.get('error', response.status_code)}: {body.get('error_description', '')}"
         raise CredentialsError(

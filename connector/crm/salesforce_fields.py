@@ -98,11 +98,16 @@ def ensure_custom_fields(call: Callable, object_name: str, specs: Sequence[Field
             call(lambda sf, body=body: sf.toolingexecute("sobjects/CustomField/", method="POST",
                                                          data=body))
     hidden = [s.name for s in specs if s.name not in visible]
-    qualified = ", ".join(f"{object_name}.{name}" for name in hidden)
-    steps = () if not hidden else (
-        f"grant field-level security (Read and Edit) on {qualified} "
-        f"to the integration user's permission set (Setup > Permission Sets > Object Settings > "
-        f"{object_name}), or POST sobjects/FieldPermissions with PermissionsRead and "
-        f"PermissionsEdit true",)
     return ProvisionReport(object_name, tuple(existing), tuple(s.name for s in missing),
-                           dry_run=dry_run, manual_steps=steps)
+                           dry_run=dry_run, manual_steps=security_steps(object_name, hidden))
+
+
+def security_steps(object_name: str, hidden: Sequence[str]) -> tuple[str, ...]:
+    """The manual step for output fields the integration user cannot see yet (none if none)."""
+    if not hidden:
+        return ()
+    qualified = ", ".join(f"{object_name}.{name}" for name in hidden)
+    return (f"grant field-level security (Read and Edit) on {qualified} to the integration "
+            "user: rerun with --grant PERMISSION_SET (a permission set's API name; created and "
+            "assigned to the integration user when missing), or in Setup > Permission Sets > "
+            f"Object Settings > {object_name}",)

@@ -18,6 +18,7 @@ The flow of :func:`train_model`:
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -30,7 +31,7 @@ from scipy.special import expit
 import sklearn
 import xgboost
 
-from connector.errors import LeadscoreError, NotEnoughDataError
+from connector.errors import LeadscoreError, NotEnoughDataError, StopRequestedError
 from connector.model.features import FeatureEncoder, FeatureMatrix, parse_time
 from connector.mapping import Mapping, to_number
 from connector.model import artifacts, metrics
@@ -113,11 +114,12 @@ def _score_cost(candidate: Candidate, X: np.ndarray) -> float:
 
 
 def compete(candidates: list[Candidate], X_old: np.ndarray, y_old: np.ndarray,
-            roles: tuple[str, ...], X_hold: np.ndarray, y_hold: np.ndarray
-            ) -> tuple[Candidate, list[dict]]:
+            roles: tuple[str, ...], X_hold: np.ndarray, y_hold: np.ndarray, *,
+            stop: threading.Event | None = None) -> tuple[Candidate, list[dict]]:
     """Fit every candidate on the older rows, rank on the holdout; return (winner, table)."""
     table = []
     for candidate in candidates:
+        _check_stop(stop, f"before fitting {candidate.name}")
         started = time.perf_counter()
         _fit(candidate, X_old, y_old, roles, early_stop=True)
         train_s = time.perf_counter() - started
@@ -198,15 +200,18 @@ def leakage_warnings(matrix: FeatureMatrix, y: np.ndarray) -> list[str]:
 def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
                 force: bool = False, min_closed: int | None = None,
                 min_positive: int | None = None, now: datetime | None = None,
-                candidates: list[Candidate] | None = None) -> TrainResult:
+                candidates: list[Candidate] | None = None,
+                stop: threading.Event | None = None) -> TrainResult:
     """Train on the closed ``records`` as the mapping reads them, save a version under
     ``model_dir`` and promote it to ``current`` if it earns it (or ``force``).
 
     Raises NotEnoughDataError below ``min_closed`` closed leads or ``min_positive`` conversions
-    (defaults: the mapping's ``training`` section).
+    (defaults: the mapping's ``training`` section), and StopRequestedError between two fits
+    once ``stop`` is set (nothing is saved then).
     """
     started, now = time.perf_counter(), now or datetime.now(timezone.utc)
     rows, y, times, skipped = closed_history(records, mapping)
+    _check_stop(stop, "before training")
     need_closed = mapping.training.min_closed if min_closed is None else min_closed
     need_pos = mapping.training.min_converted if min_positive is None else min_positive
     if len(rows) < need_closed or y.sum() < need_pos:
@@ -224,7 +229,7 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
     if skipped:
         warnings.append(f"{skipped} closed leads have no readable {mapping.time_field}; skipped")
     winner, table = compete(candidates or default_candidates(), X_old.values, y[old],
-                            X_old.roles, X_hold, y[hold])
+                            X_old.roles, X_hold, y[hold], stop=stop)
     holdout_margin = winner.margin(X_hold)
     slope, intercept_old = platt(holdout_margin, y[hold])
     if slope <= 0.05:  # the winner ranks the newest leads no better than chance
@@ -232,6 +237,7 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
                         f"slope {slope:.3f}); scores will say little until history settles")
         slope = max(slope, 0.05)
 
+    _check_stop(stop, "before the final fit")
     encoder_all = FeatureEncoder(mapping.features, mapping.time_field).fit(rows)
     X_all = encoder_all.transform(rows)
     final = _fit(fresh(winner), X_all.values, y, X_all.roles, early_stop=False)
@@ -287,6 +293,11 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
     if promoted:
         artifacts.set_current(model_dir, version)
     return TrainResult(promoted, version, card, warnings, product)
+
+
+def _check_stop(stop: threading.Event | None, where: str) -> None:
+    if stop is not None and stop.is_set():
+        raise StopRequestedError(f"stop requested: the training stopped {where}; nothing saved")
 
 
 def _iso(epoch: float) -> str:

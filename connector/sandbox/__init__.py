@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 from connector.sandbox.faults import FaultPlan
+from connector.sandbox.hubspot_ratelimit import RateLimits
 from connector.sandbox.seeding import SeedData, load_bank, load_csv
 from connector.sandbox.server import ServerThread, ensure_tls_files
 
@@ -63,6 +64,7 @@ class Sandbox:
             raise ValueError(f"unknown CRM {sorted(unknown)}; choose from {', '.join(CRMS)}")
         self.crms, self.port = tuple(crms), port
         self.plan = FaultPlan.parse(faults, latency_ms=latency_ms, jitter_ms=jitter_ms)
+        RateLimits.for_tier(hubspot_tier)  # an unknown tier fails here, before any seeding
         self._seed = seed
         self._options = {"hubspot_tier": hubspot_tier, "daily_api_limit": daily_api_limit,
                          "session_lifetime_s": session_lifetime_s, "hubspot_tls": hubspot_tls}

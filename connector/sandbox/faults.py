@@ -13,6 +13,7 @@ A fault spec is a comma list of ``kind:value`` items, optionally prefixed by a r
 | ``drop``           | share of calls             | the connection is cut before any answer                   |
 | ``expire``         | N calls                    | Salesforce sessions expire after every N authenticated calls |
 | ``record``         | share of records           | batch-write records rejected with a transient error        |
+| ``jobfail``        | share of jobs              | Salesforce Bulk API 2.0 jobs that end ``Failed``           |
 | ``retryafter``     | seconds (default 1)        | the ``Retry-After`` value sent with injected 429s          |
 | ``slowms``         | milliseconds (default 3000)| delay of ``slow`` answers                                  |
 | ``seed``           | integer (default 0)        | seed of every random draw                                  |
@@ -32,7 +33,7 @@ STATUS_FAULTS = ("429", "500", "502", "503", "423")
 CALL_FAULTS = (*STATUS_FAULTS, "slow", "drop")
 HUBSPOT_ONLY = frozenset({"423"})
 """Salesforce has no 423: its lock contention is the per-record UNABLE_TO_LOCK_ROW (``record``)."""
-SETTINGS = ("expire", "record", "retryafter", "slowms", "seed")
+SETTINGS = ("expire", "record", "jobfail", "retryafter", "slowms", "seed")
 
 
 class FaultSpecError(ValueError):
@@ -68,7 +69,7 @@ def _parse_item(item: str) -> FaultRule:
         value = float(raw)
     except ValueError:
         raise FaultSpecError(f"fault item {item!r}: {raw!r} is not a number") from None
-    if kind in CALL_FAULTS + ("record",) and not 0.0 <= value <= 1.0:
+    if kind in CALL_FAULTS + ("record", "jobfail") and not 0.0 <= value <= 1.0:
         raise FaultSpecError(f"fault item {item!r}: a share must lie between 0 and 1")
     if value < 0:
         raise FaultSpecError(f"fault item {item!r}: must not be negative")
@@ -126,6 +127,11 @@ class FaultPlan:
         share = self.setting("record", route)
         if not share:
             return False
+        with self._lock:
+            return self._rng(crm).random() < share
+
+    def reject_share(self, crm: str, share: float) -> bool:
+        """One seeded draw: True with probability ``share`` (e.g. a Bulk job that fails)."""
         with self._lock:
             return self._rng(crm).random() < share
 

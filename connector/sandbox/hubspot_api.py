@@ -8,7 +8,8 @@ the unmodified ``hubspot.HubSpot`` client works with ``host=<base_url>`` (plus `
 over TLS). Every call needs ``Authorization: Bearer <token>`` (else the real
 401), passes the portal's rate limiter (10-second bucket, or the search bucket) and carries the
 ``X-HubSpot-RateLimit-*`` headers. Admin routes under ``/__sandbox/`` (``stats``, ``outcomes``,
-``reset``) need no token and never meet faults.
+``reset``, ``close``: the time route of :mod:`connector.sandbox.timeline`) need no token and never
+meet faults.
 """
 
 from __future__ import annotations
@@ -231,13 +232,21 @@ class HubSpotApp:
 
     async def list_objects(self, request: Request, otype) -> tuple[int, dict]:
         limit = _int_param(request, "limit", 10)
-        if not 1 <= limit <= LIST_LIMIT:
-            raise validation_error(f"limit must be between 1 and {LIST_LIMIT} (got {limit})",
-                                   context={"limit": [str(limit)]})
+        history = _names(request, "propertiesWithHistory")
+        # History lowers the page cap (the spec says so; 50 is what clients use: notes-2 6).
+        cap = HISTORY_BATCH_LIMIT if history else LIST_LIMIT
+        if not 1 <= limit <= cap:
+            raise validation_error(
+                f"limit must be between 1 and {cap}{' with propertiesWithHistory' if history else ''}"
+                f" (got {limit})", context={"limit": [str(limit)]})
         after = _int_param(request, "after", 0)
-        lister = self.portal.archived_page if _archived(request) else self.portal.list_page
-        page, next_id = lister(otype, limit=limit, after=after,
-                               names=_names(request, "properties"))
+        if _archived(request):
+            page, next_id = self.portal.archived_page(otype, limit=limit, after=after,
+                                                      names=_names(request, "properties"))
+        else:
+            page, next_id = self.portal.list_page(otype, limit=limit, after=after,
+                                                  names=_names(request, "properties"),
+                                                  history=history)
         body: dict = {"results": page}
         if next_id is not None:
             link = request.url.include_query_params(after=str(next_id))
@@ -250,7 +259,8 @@ class HubSpotApp:
             return 200, self.portal.archived_record(otype, record_id,
                                                     _names(request, "properties"))
         return 200, self.portal.get(otype, record_id, _names(request, "properties"),
-                                    request.query_params.get("idProperty"))
+                                    request.query_params.get("idProperty"),
+                                    history=_names(request, "propertiesWithHistory"))
 
     async def create_object(self, request: Request, otype) -> tuple[int, dict]:
         return 201, self.portal.create(otype, await _body(request))
@@ -363,6 +373,13 @@ class HubSpotApp:
             return _json(200, self.portal.stats())
         if action == "outcomes":
             return _json(200, self.portal.hidden_outcomes())
+        if action == "close" and request.method == "POST":
+            try:
+                return _json(200, self.portal.close(json.loads(await request.body() or b"null")))
+            except ValueError as error:  # bad JSON, or a CloseRequestError
+                return _json(400, {"status": "error", "message": f"close: {error}",
+                                   "correlationId": correlation_id(),
+                                   "category": "VALIDATION_ERROR"})
         if action == "reset" and request.method == "POST":
             self.portal.reset_stats()
             self.portal.reset_rate_limits()

@@ -27,7 +27,8 @@ from connector.sandbox.hubspot_records import RecordStore
 from connector.sandbox.hubspot_recycle import Recycle
 from connector.sandbox.hubspot_schema import OBJECT_TYPES, ObjectType
 from connector.sandbox.hubspot_search import compile_search
-from connector.sandbox.seeding import SeedData, SeedRow
+from connector.sandbox.seeding import SeedData, SeedRow, close_time
+from connector.sandbox.timeline import CloseRequest, close
 
 OPEN_STATUSES = ("NEW", "OPEN", "IN_PROGRESS", "ATTEMPTED_TO_CONTACT")
 FIRST_NAMES = ("Ana", "Bruno", "Carla", "Diego", "Elena", "Filipe", "Gabriela", "Hugo", "Ines",
@@ -58,6 +59,7 @@ class HubSpotPortal(Recycle):
         self._search_cache: tuple[str, int, list[str]] | None = None
         self._archived, self._merged_into = {}, {}
         self._hidden: dict[str, bool] = {}
+        self._pending: dict[str, dict] = {}  # open contact id -> post-outcome values, until closed
         self._stats: Counter = Counter()
 
     def now(self) -> datetime:
@@ -128,7 +130,7 @@ class HubSpotPortal(Recycle):
     # -- reads ---------------------------------------------------------------------------------
 
     def get(self, otype: ObjectType, record_id: str, names: list[str] | None,
-            id_property: str | None = None) -> dict:
+            id_property: str | None = None, *, history: list[str] | None = None) -> dict:
         """``GET /crm/v3/objects/{type}/{id}``; 404 when no such record."""
         with self._lock:
             if not id_property:
@@ -138,16 +140,16 @@ class HubSpotPortal(Recycle):
                 message = ("Object not found.  objectId are usually numeric."
                            if not record_id.isdigit() else "resource not found")
                 raise not_found(message, context={"id": [record_id]})
-            return self.store.to_json(otype, found[record_id], names)
+            return self.store.to_json(otype, found[record_id], names, history)
 
-    def list_page(self, otype: ObjectType, *, limit: int, after: int,
-                  names: list[str] | None) -> tuple[list[dict], int | None]:
+    def list_page(self, otype: ObjectType, *, limit: int, after: int, names: list[str] | None,
+                  history: list[str] | None = None) -> tuple[list[dict], int | None]:
         """One page of ``GET /crm/v3/objects/{type}`` in id order, and the next ``after``."""
         with self._lock:
             order, table = self.store.order[otype.name], self.store.tables[otype.name]
             start = bisect.bisect_left(order, after)
             ids = order[start:start + limit + 1]
-            page = [self.store.to_json(otype, table[str(i)], names) for i in ids[:limit]]
+            page = [self.store.to_json(otype, table[str(i)], names, history) for i in ids[:limit]]
             return page, (ids[limit] if len(ids) > limit else None)
 
     def search(self, otype: ObjectType, body: object) -> dict:
@@ -296,10 +298,14 @@ class HubSpotPortal(Recycle):
                         "fieldType": "number" if kind == "number" else "text",
                         "groupName": "bank_marketing", "displayOrder": order,
                         "description": f"Column {col.name!r} of {data.source.rsplit('/', 1)[-1]}"})
+            late = {c.hs_property for c in data.columns if c.name in data.post_outcome}
             for row in data.rows:
-                self._seed_row(contacts, data, row)
+                self._seed_row(contacts, data, row, late)
 
-    def _seed_row(self, contacts: ObjectType, data: SeedData, row: SeedRow) -> None:
+    def _seed_row(self, contacts: ObjectType, data: SeedData, row: SeedRow,
+                  late: set[str]) -> None:
+        """One contact; post-outcome properties (``late``) wait for the close: kept aside on
+        open rows, set at :func:`close_time` (with the lifecycle change) on closed ones."""
         first, last = FIRST_NAMES[row.index % 18], LAST_NAMES[(row.index // 18) % 16]
         values: dict[str, object] = {
             "firstname": first, "lastname": last,
@@ -308,18 +314,60 @@ class HubSpotPortal(Recycle):
         for col in data.columns:
             value = row.values.get(col.name)
             values[col.hs_property] = repr(value) if isinstance(value, float) else value
-        if row.is_open:
+        waiting = {name: values.pop(name) for name in late}
+        outcome = {"lifecyclestage": "customer"} if row.outcome else {
+            "lifecyclestage": "lead", "hs_lead_status": "UNQUALIFIED"}
+        if row.is_open or late:
             values.update(lifecyclestage="lead", hs_lead_status=OPEN_STATUSES[row.index % 4])
-        elif row.outcome:
-            values["lifecyclestage"] = "customer"
         else:
-            values.update(lifecyclestage="lead", hs_lead_status="UNQUALIFIED")
+            values.update(outcome)
         clean, failures = self.store.clean(contacts, values, creating=True)
         if failures:
-            raise ValueError(f"seed row {row.index}: {failures}")
+            raise ValueError(f"data row {row.index + 1}: {failures}")
         record = self.store.create(contacts, clean, at=row.created_at, source="IMPORT")
         if row.is_open:
             self._hidden[record.id] = row.outcome
+            self._pending[record.id] = waiting
+        elif late:
+            self._close_record(contacts, record, outcome, waiting, close_time(row), "IMPORT")
+
+    def _close_record(self, contacts: ObjectType, record, outcome: dict, filled: dict,
+                      at: datetime, source: str) -> None:
+        filled = {name: value for name, value in filled.items() if value is not None}
+        clean, failures = self.store.clean(contacts, {**filled, **outcome}, creating=False)
+        if failures:
+            raise ValueError(f"closing contact {record.id}: {failures}")
+        self.store.apply(contacts, record, clean, at, source=source)
+
+    # -- the time route (connector.sandbox.timeline) ---------------------------------------------
+
+    def close(self, body: object) -> dict:
+        """``POST /__sandbox/close``: outcomes arrive for the open contacts ``body`` selects."""
+        with self._lock:
+            return close(self, CloseRequest.parse(body))
+
+    def open_seeded_leads(self) -> dict[str, datetime]:
+        """Open contacts that still have a hidden outcome: id -> creation time."""
+        table = self.store.tables["contacts"]
+        return {i: datetime.fromisoformat(table[i].values["createdate"].replace("Z", "+00:00"))
+                for i in self._hidden if i in table
+                and table[i].values.get("lifecyclestage") not in ("opportunity", "customer")
+                and table[i].values.get("hs_lead_status") != "UNQUALIFIED"}
+
+    def clock_now(self) -> datetime:
+        """The portal's current time."""
+        return self.now()
+
+    def apply_close(self, outcomes: dict[str, bool], at: datetime) -> None:
+        """Make each contact a customer or unqualified at ``at``, filling its post-outcome
+        properties (the store records their history)."""
+        contacts = self._types["contacts"]
+        for record_id, converted in outcomes.items():
+            outcome = ({"lifecyclestage": "customer"} if converted
+                       else {"hs_lead_status": "UNQUALIFIED"})
+            self._close_record(contacts, self.store.tables["contacts"][record_id], outcome,
+                               self._pending.pop(record_id, {}), at, "CRM_UI")
+            self._hidden.pop(record_id, None)
 
     def hidden_outcomes(self) -> dict[str, bool]:
         """The true outcome of each open seeded contact, by contact id (kept out of the CRM)."""

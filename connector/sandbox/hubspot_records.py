@@ -177,9 +177,9 @@ class RecordStore:
         return record
 
     def apply(self, otype: ObjectType, record: Record, clean: dict, at: datetime,
-              *, bump_always: bool = False) -> None:
+              *, bump_always: bool = False, source: str = "API") -> None:
         """Write validated values; move the modification stamps when a value changed (or on
-        every write with ``bump_always``)."""
+        every write with ``bump_always``). ``source`` is the history's ``sourceType``."""
         stamp, changed = iso_ms(at), False
         for name, value in clean.items():
             old = record.values.get(name)
@@ -189,7 +189,7 @@ class RecordStore:
             if name not in record.history:  # keep the creation value before the first change
                 record.history[name] = ([(old, record.values[otype.created[0]],
                                           record.created_source)] if old is not None else [])
-            record.history[name].append((value, stamp, "API"))
+            record.history[name].append((value, stamp, source))
             if name == "email" and otype.name == "contacts":
                 self._emails.pop((old or "").lower(), None)
                 if value:

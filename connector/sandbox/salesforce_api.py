@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from connector.sandbox.faults import ErrorResponse, FaultMiddleware, FaultPlan
+from connector.sandbox.salesforce_bulk_api import BulkHandlers, bulk_routes
 from connector.sandbox.salesforce_handlers import LATEST_VERSION, Handlers
 from connector.sandbox.salesforce_org import NOT_FOUND, APIError, SalesforceOrg
 
@@ -28,7 +29,7 @@ _V = r"/services/data/v(?P<version>\d+\.0)"
 ADMIN_PREFIX = "/__sandbox"
 
 
-def _routes(h: Handlers) -> list[tuple[re.Pattern, dict, dict]]:
+def _routes(h: Handlers, bulk: BulkHandlers) -> list[tuple[re.Pattern, dict, dict]]:
     """(path regex, {method: (route name, handler, authenticated)}, fixed params) per resource."""
     data = [
         (r"/services/data", {"GET": ("salesforce.versions", h.versions, False)}, {}),
@@ -50,6 +51,9 @@ def _routes(h: Handlers) -> list[tuple[re.Pattern, dict, dict]]:
             "DELETE": ("salesforce.sobject", h.delete, True)}, {}),
         (_V + r"/composite/sobjects", {"POST": ("salesforce.composite", h.collection, True),
                                        "PATCH": ("salesforce.composite", h.collection, True)}, {}),
+        (_V + r"/composite/sobjects/(?P<sobject>\w+)", {
+            "GET": ("salesforce.composite.read", h.retrieve, True),
+            "POST": ("salesforce.composite.read", h.retrieve, True)}, {}),
         (_V + r"/tooling/query", {"GET": ("salesforce.tooling", h.query, True)}, {"tooling": True}),
         (_V + r"/tooling/query/(?P<locator>[^/]+)", {"GET": ("salesforce.tooling", h.query_more, True)}, {}),
         (_V + r"/tooling/sobjects/(?P<sobject>\w+)",
@@ -58,6 +62,7 @@ def _routes(h: Handlers) -> list[tuple[re.Pattern, dict, dict]]:
          {"GET": ("salesforce.tooling", h.describe, True)}, {"tooling": True}),
         (_V + r"/tooling/sobjects/(?P<sobject>\w+)/(?P<id>[^/]+)",
          {"GET": ("salesforce.tooling", h.record, True)}, {"tooling": True}),
+        *bulk_routes(bulk),
     ]
     return [(re.compile(pattern + "$"), methods, fixed) for pattern, methods, fixed in data]
 
@@ -100,7 +105,7 @@ class SalesforceApp:
 
     def __init__(self, org: SalesforceOrg, plan_of) -> None:
         self.org, self.plan_of = org, plan_of
-        self.routes = _routes(Handlers(org, plan_of))
+        self.routes = _routes(Handlers(org, plan_of), BulkHandlers(org.bulk, plan_of))
 
     def match(self, method: str, path: str):
         """(route name, handler, authenticated, params), or an APIError for 404/405."""
@@ -151,14 +156,23 @@ class SalesforceApp:
             return json_response(500, [{"message": "An unexpected error occurred. Please include "
                                         "this ErrorId if you contact support: sandbox-bug",
                                         "errorCode": "UNKNOWN_EXCEPTION"}])
+        if isinstance(body, Response):  # Bulk API CSV answers
+            return body
         if isinstance(body, str):
             return Response(body, status_code=status, media_type="text/xml;charset=UTF-8")
         return json_response(status, body)
 
     async def admin(self, request: Request) -> Response:
-        """``/__sandbox/stats``, ``/__sandbox/outcomes``, ``POST /__sandbox/reset`` and
+        """``/__sandbox/stats``, ``/__sandbox/outcomes``, ``POST /__sandbox/reset``,
+        ``POST /__sandbox/close`` (the time route, :mod:`connector.sandbox.timeline`) and
         ``POST /__sandbox/merge`` (SOAP's merge(), which has no REST resource); not counted."""
         path = request.url.path
+        if path == f"{ADMIN_PREFIX}/close" and request.method == "POST":
+            try:
+                return json_response(200, self.org.close(json.loads(await request.body() or b"null")))
+            except ValueError as error:  # bad JSON, or a CloseRequestError
+                return json_response(400, [{"message": f"close: {error}",
+                                            "errorCode": "INVALID_CLOSE_REQUEST"}])
         if path == f"{ADMIN_PREFIX}/stats":
             return json_response(200, self.org.stats())
         if path == f"{ADMIN_PREFIX}/outcomes":

@@ -21,6 +21,8 @@ from connector.sandbox.salesforce_org import NOT_FOUND, APIError, SalesforceOrg
 from connector.sandbox.salesforce_query import batch_size
 
 MAX_COLLECTION = 200
+MAX_RETRIEVE = 2000  # ids per sObject Collections read (POST; a GET's URL holds about 800)
+COLLECTIONS_SINCE = 42.0  # sObject Collections exist from API 42.0
 LATEST_VERSION = 62
 _DECODER = json.JSONDecoder()
 
@@ -207,6 +209,8 @@ class Handlers:
 
         The body is read as a whole first: a value of the wrong JSON type in any record fails
         the request (400 JSON_PARSER_ERROR), not just that record."""
+        if float(params["version"]) < COLLECTIONS_SINCE:
+            raise APIError(404, "NOT_FOUND", NOT_FOUND)
         text, body = await read_json_text(request)
         records = body.get("records") if isinstance(body, dict) else None
         if not isinstance(records, list):
@@ -224,6 +228,30 @@ class Handlers:
         return 200, self.org.save_collection(
             request.method, records, all_or_none=all_or_none,
             reject=lambda: plan.reject_record("salesforce", route))
+
+    async def retrieve(self, request: Request, params: dict) -> tuple[int, object]:
+        """``POST composite/sobjects/{name}`` with ``{"ids": [...], "fields": [...]}`` (up to
+        2,000 ids) or ``GET ...?ids=a,b&fields=x,y``: one entry per id, in the order given,
+        null for an id that names no live record of the object."""
+        if float(params["version"]) < COLLECTIONS_SINCE:
+            raise APIError(404, "NOT_FOUND", NOT_FOUND)
+        obj = self.org.sobject(params["sobject"])
+        if request.method == "GET":
+            ids, fields = (request.query_params.get(key, "").split(",") for key in ("ids", "fields"))
+        else:
+            _, body = await read_json_text(request)
+            body = body if isinstance(body, dict) else {}
+            ids, fields = body.get("ids"), body.get("fields")
+        for key, value in (("ids", ids), ("fields", fields)):
+            if not isinstance(value, list) or not value or not all(
+                    isinstance(item, str) and item for item in value):
+                # (U) the code and wording Salesforce uses for a missing list.
+                raise APIError(400, "MISSING_ARGUMENT", f"{key}: a non-empty list is required")
+        if len(ids) > MAX_RETRIEVE:
+            # (U) the wording; the limit is the documented one.
+            raise APIError(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more "
+                           f"than {MAX_RETRIEVE} records into this call")
+        return 200, self.org.retrieve(obj, ids, fields, params["version"])
 
     def _record_type(self, values: dict) -> SObjectType | None:
         attributes = values.get("attributes")

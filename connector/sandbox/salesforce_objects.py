@@ -1,8 +1,9 @@
 """The sObject types the Salesforce emulator serves, with their fields and describe output.
 
-Lead carries the standard fields the connector reads (notes 1.9); User, PermissionSet and
-FieldPermissions exist so a client can grant field-level security over REST (notes 1.8); the
-Tooling object CustomField lists custom fields. Rows live on each :class:`SObjectType` as plain
+Lead carries the standard fields the connector reads (notes 1.9); Profile, User (with its
+ProfileId), PermissionSet, PermissionSetAssignment and FieldPermissions exist so a client can
+grant field-level security over REST (notes 1.8, notes-2 section 5); the Tooling object
+CustomField lists custom fields. Rows live on each :class:`SObjectType` as plain
 dicts keyed by canonical field names, in the wire form (see :mod:`connector.sandbox.soql`).
 """
 
@@ -74,10 +75,32 @@ def lead_fields() -> list[FieldDef]:
 
 
 def user_fields() -> list[FieldDef]:
-    """The few User fields a client might read (users are not writable here)."""
+    """The few User fields a client might read (users are not writable here). ``ProfileId`` is
+    how a client finds the profile's own permission set."""
     return [_id_field("User ID"), system("Username", "Username", "string", length=80),
             system("Name", "Full Name", "string", length=121, name_field=True),
             system("Email", "Email", "email", length=128), system("IsActive", "Active", "boolean"),
+            reference("ProfileId", "Profile ID", ["Profile"], "Profile", nillable=False,
+                      createable=False, updateable=False),
+            *_audit_fields()]
+
+
+def profile_fields() -> list[FieldDef]:
+    """Profile: read-only here; each has its own permission set (``IsOwnedByProfile``)."""
+    return [_id_field("Profile ID"), system("Name", "Name", "string", length=255, name_field=True),
+            *_audit_fields()]
+
+
+def permission_set_assignment_fields() -> list[FieldDef]:
+    """PermissionSetAssignment: a standalone permission set reaches a user only through one.
+
+    Changing an assignment means deleting it and inserting another, so both references are
+    create-only."""
+    return [_id_field("Permission Set Assignment ID"),
+            reference("AssigneeId", "Assignee ID", ["User"], "Assignee", nillable=False,
+                      updateable=False),
+            reference("PermissionSetId", "Permission Set ID", ["PermissionSet"], "PermissionSet",
+                      nillable=False, updateable=False),
             *_audit_fields()]
 
 
@@ -188,8 +211,13 @@ def standard_objects() -> dict[str, SObjectType]:
         SObjectType.build("Lead", "Lead", "Leads", "00Q", lead_fields()),
         SObjectType.build("User", "User", "Users", "005", user_fields(), createable=False,
                           updateable=False, deletable=False),
+        SObjectType.build("Profile", "Profile", "Profiles", "00e", profile_fields(),
+                          createable=False, updateable=False, deletable=False),
         SObjectType.build("PermissionSet", "Permission Set", "Permission Sets", "0PS",
                           permission_set_fields()),
+        SObjectType.build("PermissionSetAssignment", "Permission Set Assignment",
+                          "Permission Set Assignments", "0Pa", permission_set_assignment_fields(),
+                          updateable=False),
         SObjectType.build("FieldPermissions", "Field Permissions", "Field Permissions", "01k",
                           field_permissions_fields()),
     ]

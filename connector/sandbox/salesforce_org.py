@@ -13,14 +13,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from connector.sandbox import salesforce_dml as dml
+from connector.sandbox.salesforce_bulk import BulkJobs
 from connector.sandbox.salesforce_fields import FieldError
+from connector.sandbox.salesforce_history import FieldHistory, lead_history_object
 from connector.sandbox.salesforce_objects import SObjectType, standard_objects, tooling_objects
 from connector.sandbox.salesforce_query import QueryCursors, parse_locator
 from connector.sandbox.salesforce_recycle import RecycleBin
 from connector.sandbox.salesforce_schema_ops import SchemaOps
 from connector.sandbox.salesforce_sessions import APIError, Session, SessionsAndUsage
-from connector.sandbox.salesforce_seed import seed_org
+from connector.sandbox.salesforce_seed import close_values, seed_org
 from connector.sandbox.seeding import SeedData
+from connector.sandbox.timeline import CloseRequest, close
 from connector.sandbox.soql import SOQLError, format_datetime, parse, plan
 
 API_VERSION = "59.0"
@@ -49,14 +52,21 @@ class SalesforceOrg(SchemaOps, SessionsAndUsage, RecycleBin):
         self.ids = dml.IdFactory()
         self.org_id = self.ids.next("00D")
         self.objects: dict[str, SObjectType] = standard_objects()
+        self.objects["LeadHistory"] = lead_history_object()
+        self.field_history = FieldHistory(self.objects["LeadHistory"], self.objects["Lead"],
+                                          lambda: self.ids.next("017"))
         self.tooling: dict[str, SObjectType] = tooling_objects()
         self.cursors = QueryCursors()
+        self.bulk = BulkJobs(self)
         self.sessions: dict[str, Session] = {}
         self.api_used = 0
         self._hidden: dict[str, bool] = {}
         self._purged_rows, self._log_purged = {}, {}
+        self._pending: dict[str, dict] = {}  # open lead id -> post-outcome values, until it closes
         self.reset_stats()
-        self.user_id = self._bootstrap_user()
+        self.user_id = self.ids.next("005")
+        self.profile_id = self._bootstrap_profile()
+        self._bootstrap_user()
         self.admin_permission_set_id = self._bootstrap_permission_set()
 
     @property
@@ -68,9 +78,7 @@ class SalesforceOrg(SchemaOps, SessionsAndUsage, RecycleBin):
     def enforce_field_security(self, value: bool) -> None:
         with self.lock:
             self._enforce_field_security = value
-            for definition in list(self.objects["Lead"].fields.values()):
-                if definition.custom:
-                    self._refresh_access(f"Lead.{definition.name}")
+            self._refresh_all_access()
 
     # -- time ----------------------------------------------------------------------------------------
 
@@ -134,6 +142,33 @@ class SalesforceOrg(SchemaOps, SessionsAndUsage, RecycleBin):
         except FieldError:
             raise APIError(404, "NOT_FOUND", f"Provided external ID field does not exist or is not "
                            f"accessible: {record_id}") from None
+        names = self._columns(obj, fields)
+        with self.lock:
+            row = obj.rows.get(record_id)
+        if row is None:
+            raise APIError(404, "NOT_FOUND", NOT_FOUND)
+        if row.get("IsDeleted"):
+            raise APIError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
+        return self._rendered(obj, row, names, version)
+
+    def retrieve(self, obj: SObjectType, ids: list, fields: list, version: str) -> list[dict | None]:
+        """The sObject Collections read: one entry per id, in the order given, null where the
+        id is malformed, of another object, unknown or deleted (a bad field fails the request)."""
+        names = self._columns(obj, fields)
+        found: list[dict | None] = []
+        with self.lock:
+            for record_id in ids:
+                try:
+                    row = obj.rows.get(dml.check_id(obj, record_id))
+                except FieldError:
+                    row = None
+                alive = row is not None and not row.get("IsDeleted")
+                found.append(self._rendered(obj, row, names, version) if alive else None)
+        return found
+
+    @staticmethod
+    def _columns(obj: SObjectType, fields: list[str] | None) -> list[str]:
+        """Canonical names of ``fields`` (default: every readable one), or 400 INVALID_FIELD."""
         names = []
         for name in fields or [f.name for f in obj.fields.values() if f.readable]:
             definition = obj.field(name.strip())
@@ -143,20 +178,27 @@ class SalesforceOrg(SchemaOps, SessionsAndUsage, RecycleBin):
                                "to append the '__c' after the custom field name. Please reference "
                                "your WSDL or the describe call for the appropriate names.")
             names.append(definition.name)
-        with self.lock:
-            row = obj.rows.get(record_id)
-        if row is None:
-            raise APIError(404, "NOT_FOUND", NOT_FOUND)
-        if row.get("IsDeleted"):
-            raise APIError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
+        return names
+
+    @staticmethod
+    def _rendered(obj: SObjectType, row: dict, names: list[str], version: str) -> dict:
         prefix = "tooling/" if obj.tooling else ""
-        url = f"/services/data/v{version}/{prefix}sobjects/{obj.name}/{record_id}"
-        return {"attributes": {"type": obj.name, "url": url},
-                **{name: row.get(name) for name in names}}
+        url = f"/services/data/v{version}/{prefix}sobjects/{obj.name}/{row['Id']}"
+        return {"attributes": {"type": obj.name, "url": url}, **{name: row.get(name) for name in names}}
 
     def query(self, text: str, *, version: str, batch: int, include_deleted: bool = False,
               tooling: bool = False) -> dict:
         """The first page of a SOQL query (400 MALFORMED_QUERY / INVALID_FIELD / INVALID_TYPE)."""
+        obj, compiled, matches = self.select(text, include_deleted=include_deleted, tooling=tooling)
+        if compiled.count_only:
+            return {"totalSize": len(matches), "done": True, "records": []}
+        return self.cursors.first_page(
+            sobject=obj.name, fields=compiled.fields, rows=matches, batch=batch,
+            endpoint="queryAll" if include_deleted else "query", tooling=tooling, version=version)
+
+    def select(self, text: str, *, include_deleted: bool = False, tooling: bool = False):
+        """Run a SOQL query once: ``(object, compiled plan, matching rows)`` (the rows are
+        snapshots: writes replace row dicts, never mutate them). Errors as :meth:`query`."""
         try:
             parsed = parse(text)
             table = self.tooling if tooling else self.objects
@@ -173,11 +215,7 @@ class SalesforceOrg(SchemaOps, SessionsAndUsage, RecycleBin):
             if not include_deleted and "IsDeleted" in obj.fields:
                 rows = [row for row in rows if not row["IsDeleted"]]
             matches = compiled.run(rows)
-        if compiled.count_only:
-            return {"totalSize": len(matches), "done": True, "records": []}
-        return self.cursors.first_page(
-            sobject=obj.name, fields=compiled.fields, rows=matches, batch=batch,
-            endpoint="queryAll" if include_deleted else "query", tooling=tooling, version=version)
+        return obj, compiled, matches
 
     def query_more(self, token: str, version: str) -> dict:
         """The page a ``nextRecordsUrl`` names (400 INVALID_QUERY_LOCATOR when it is gone)."""
@@ -189,11 +227,16 @@ class SalesforceOrg(SchemaOps, SessionsAndUsage, RecycleBin):
 
     # -- writes ----------------------------------------------------------------------------------
 
-    def create(self, obj: SObjectType, values: dict, *, audit: dict | None = None) -> str:
-        """Insert one record; returns its id or raises :class:`FieldError`."""
+    def create(self, obj: SObjectType, values: dict, *, audit: dict | None = None,
+               history: bool = True) -> str:
+        """Insert one record; returns its id or raises :class:`FieldError`.
+
+        ``history=False`` (seeding) writes no ``created`` history row: imported records predate
+        tracking.
+        """
         with self.lock:
             row = self._prepare_create(obj, values, audit)
-            self._commit(obj, [row])
+            self._commit(obj, [row], history=history)
             self._stats["records_created"] += 1
             return row["Id"]
 
@@ -201,6 +244,14 @@ class SalesforceOrg(SchemaOps, SessionsAndUsage, RecycleBin):
         """Update one record (404 NOT_FOUND for an unknown id, FieldError for a bad value)."""
         with self.lock:
             row = self._prepare_update(obj, record_id, values, single=True)
+            self._commit(obj, [row])
+            self._stats["records_written"] += 1
+
+    def update_in_batch(self, obj: SObjectType, record_id: str, values: dict) -> None:
+        """Update one record of a batch (Bulk ingest): its errors are per-record FieldErrors
+        (INVALID_CROSS_REFERENCE_KEY for an unknown id), never a whole-request 404."""
+        with self.lock:
+            row = self._prepare_update(obj, record_id, values, single=False)
             self._commit(obj, [row])
             self._stats["records_written"] += 1
 
@@ -311,8 +362,11 @@ class SalesforceOrg(SchemaOps, SessionsAndUsage, RecycleBin):
         self._validate_special(obj, row, current)
         return row
 
-    def _commit(self, obj: SObjectType, rows: list[dict]) -> None:
+    def _commit(self, obj: SObjectType, rows: list[dict], *, history: bool = True) -> None:
         for row in rows:
+            if obj.name == "Lead":
+                self.field_history.record(obj.rows.get(row["Id"]), row, user_id=self.user_id,
+                                          created_row=history)
             obj.rows[row["Id"]] = row
             self._after_write(obj, row)
 
@@ -321,28 +375,71 @@ class SalesforceOrg(SchemaOps, SessionsAndUsage, RecycleBin):
     def seed(self, data: SeedData) -> None:
         """Load ``data`` as Leads through the API's own field-creation and insert functions."""
         with self.lock:
-            self._hidden.update(seed_org(self, data))
+            hidden, pending = seed_org(self, data)
+            self._hidden.update(hidden)
+            self._pending.update(pending)
         self.reset_stats()  # seeding is not API traffic
+
+    # -- the time route (connector.sandbox.timeline) ---------------------------------------------
+
+    def close(self, body: object) -> dict:
+        """``POST /__sandbox/close``: outcomes arrive for the open leads ``body`` selects."""
+        with self.lock:
+            return close(self, CloseRequest.parse(body))
+
+    def open_seeded_leads(self) -> dict[str, datetime]:
+        """Open leads that still have a hidden outcome: id -> creation time."""
+        rows = self.objects["Lead"].rows
+        return {i: datetime.fromisoformat(rows[i]["CreatedDate"][:23] + "+00:00")
+                for i in self._hidden if i in rows and not rows[i]["IsDeleted"]
+                and not rows[i]["IsConverted"] and not rows[i]["Status"].startswith("Closed")}
+
+    def clock_now(self) -> datetime:
+        """The org's current time."""
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    def apply_close(self, outcomes: dict[str, bool], at: datetime) -> None:
+        """Convert or lose each lead at ``at``, filling its post-outcome fields (with history)."""
+        lead = self.objects["Lead"]
+        for record_id, converted in outcomes.items():
+            current = lead.rows[record_id]
+            filled = {name: lead.fields[name].coerce(value)
+                      for name, value in self._pending.pop(record_id, {}).items()}
+            row = {**current, **filled, **close_values(self, converted, at)}
+            self._commit(lead, [row])
+            self._hidden.pop(record_id, None)
 
     # -- bootstrap -------------------------------------------------------------------------------
 
-    def _bootstrap_user(self) -> str:
-        user_id = self.ids.next("005")
+    def _bootstrap_profile(self) -> str:
+        profile_id = self.ids.next("00e")
         now = self.now()
+        self.objects["Profile"].rows[profile_id] = {
+            "Id": profile_id, "Name": "System Administrator", "CreatedDate": now,
+            "CreatedById": self.user_id, "LastModifiedDate": now,
+            "LastModifiedById": self.user_id, "SystemModstamp": now}
+        return profile_id
+
+    def _bootstrap_user(self) -> None:
+        now, user_id = self.now(), self.user_id
         self.objects["User"].rows[user_id] = {
             "Id": user_id, "Username": self.username, "Name": "Sandbox Admin",
-            "Email": self.username, "IsActive": True, "CreatedDate": now, "CreatedById": user_id,
-            "LastModifiedDate": now, "LastModifiedById": user_id, "SystemModstamp": now}
-        return user_id
+            "Email": self.username, "IsActive": True, "ProfileId": self.profile_id,
+            "CreatedDate": now, "CreatedById": user_id, "LastModifiedDate": now,
+            "LastModifiedById": user_id, "SystemModstamp": now}
 
     def _bootstrap_permission_set(self) -> str:
-        """The System Administrator profile's own permission set, as every org has."""
+        """The System Administrator profile's own permission set, as every org has, and the
+        admin's assignment to it (a real org lists one per user of the profile)."""
         permission_sets = self.objects["PermissionSet"]
-        profile_id = self.ids.next("00e")
         row = dml.prepare_insert(
-            permission_sets, {"Name": f"X{profile_id[:15]}", "Label": f"{profile_id[:15]}"},
+            permission_sets, {"Name": f"X{self.profile_id[:15]}", "Label": self.profile_id[:15]},
             record_id=self.ids.next("0PS"), now=self.now(), user_id=self.user_id,
-            audit={"IsOwnedByProfile": True, "ProfileId": profile_id})
+            audit={"IsOwnedByProfile": True, "ProfileId": self.profile_id})
         permission_sets.rows[row["Id"]] = row
+        assignments = self.objects["PermissionSetAssignment"]
+        assignment = dml.prepare_insert(
+            assignments, {"AssigneeId": self.user_id, "PermissionSetId": row["Id"]},
+            record_id=self.ids.next("0Pa"), now=self.now(), user_id=self.user_id)
+        assignments.rows[assignment["Id"]] = assignment
         return row["Id"]
-

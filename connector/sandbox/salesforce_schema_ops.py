@@ -1,8 +1,11 @@
 """Custom fields (Tooling API) and field-level security for the emulated org.
 
 A custom field created through ``tooling/sobjects/CustomField`` is, as in a real org, invisible
-and read-only to the API user until a ``FieldPermissions`` row grants it (notes 1.8); set
-``enforce_field_security = False`` on the org to skip that step. This mixin holds that logic so
+and read-only to the API user until a ``FieldPermissions`` row grants it (notes 1.8) in a
+permission set that applies to that user: one with a ``PermissionSetAssignment`` for the user
+(the profile's own permission set has one from the start, as in a real org, where every user is
+listed against their profile's set). A standalone permission set grants nothing until it is
+assigned (notes-2 section 5). Set ``enforce_field_security = False`` on the org to skip that step. This mixin holds that logic so
 :mod:`connector.sandbox.salesforce_org` stays about records and sessions.
 """
 
@@ -116,8 +119,13 @@ class SchemaOps:
             if any(name.lower() == definition.name.lower() for name in lead.fields):
                 raise FieldError("DUPLICATE_DEVELOPER_NAME", "There is already a field named "
                                  f"{definition.name[:-3]} on {sobject}.", [])
+            track = body["Metadata"].get("trackHistory") is True
+            if track:  # refused before anything is created
+                self.field_history.check_room(definition.name)
             visible = not self.enforce_field_security
             lead.fields[definition.name] = definition.with_access(readable=visible, editable=visible)
+            if track:
+                self.field_history.track(definition.name)
             now = self.now()
             self.tooling["CustomField"].rows[durable_id] = {
                 "Id": durable_id, "DeveloperName": definition.name[:-3], "TableEnumOrId": "Lead",
@@ -133,7 +141,10 @@ class SchemaOps:
             "Field": f"Lead.{field_name}", "PermissionsRead": True, "PermissionsEdit": edit})
 
     def _validate_special(self, obj, row: dict, current: dict | None) -> None:
-        """Cross-record rules of PermissionSet and FieldPermissions."""
+        """Cross-record rules of PermissionSet, PermissionSetAssignment and FieldPermissions."""
+        if obj.name == "PermissionSetAssignment":
+            self._validate_assignment(obj, row)
+            return
         if obj.name == "PermissionSet":
             clash = next((r for r in obj.rows.values()
                           if r["Name"].lower() == row["Name"].lower() and r["Id"] != row["Id"]), None)
@@ -158,34 +169,76 @@ class SchemaOps:
             raise FieldError("DUPLICATE_VALUE", "duplicate value found: <unknown> duplicates value "
                              "on record with id: <unknown>", [])
 
+    def _validate_assignment(self, obj, row: dict) -> None:
+        """An assignment names an existing user and a standalone permission set, once."""
+        if row["AssigneeId"] not in self.objects["User"].rows:
+            raise FieldError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id",
+                             ["AssigneeId"])
+        permission_set = self.objects["PermissionSet"].rows.get(row["PermissionSetId"])
+        if permission_set is None:
+            raise FieldError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id",
+                             ["PermissionSetId"])
+        if permission_set["IsOwnedByProfile"]:
+            # (U) the exact code and wording: a profile's set follows the profile, never an
+            # assignment made by hand.
+            raise FieldError("FIELD_INTEGRITY_EXCEPTION", "You can't assign or unassign this "
+                             "permission set because it's associated with a profile.",
+                             ["PermissionSetId"])
+        if any(r["AssigneeId"] == row["AssigneeId"] and r["PermissionSetId"] == row["PermissionSetId"]
+               for r in obj.rows.values()):
+            raise FieldError("DUPLICATE_VALUE", "duplicate value found: <unknown> duplicates value "
+                             "on record with id: <unknown>", [])
+
     def _validate_delete(self, obj, row: dict) -> None:
-        """A profile's own permission set goes only with its profile."""
-        if obj.name == "PermissionSet" and row["IsOwnedByProfile"]:
+        """A profile's own permission set, and its users' assignments to it, go only with the profile."""
+        owned = (obj.name == "PermissionSet" and row["IsOwnedByProfile"]) or (
+            obj.name == "PermissionSetAssignment"
+            and self.objects["PermissionSet"].rows[row["PermissionSetId"]]["IsOwnedByProfile"])
+        if owned:
             raise FieldError("INSUFFICIENT_ACCESS_OR_READONLY",
-                             "cannot delete a permission set owned by a profile", [])
+                             "cannot delete a permission set owned by a profile, or its assignments", [])
 
     def _after_write(self, obj, row: dict) -> None:
         if obj.name == "FieldPermissions":
             self._refresh_access(row["Field"])
+        elif obj.name == "PermissionSetAssignment":
+            self._refresh_all_access()
 
     def _after_delete(self, obj, row: dict) -> None:
         if obj.name == "FieldPermissions":
             self._refresh_access(row["Field"])
+        elif obj.name == "PermissionSetAssignment":
+            self._refresh_all_access()
         elif obj.name == "PermissionSet":
-            # Its field permissions go with it, and with them whatever access they granted.
-            grants = self.objects["FieldPermissions"]
-            for grant in [g for g in grants.rows.values() if g["ParentId"] == row["Id"]]:
-                del grants.rows[grant["Id"]]
-                self._refresh_access(grant["Field"])
+            # Its field permissions and assignments go with it, and so does the access they gave.
+            for child, key in (("FieldPermissions", "ParentId"),
+                               ("PermissionSetAssignment", "PermissionSetId")):
+                rows = self.objects[child].rows
+                for record_id in [i for i, r in rows.items() if r[key] == row["Id"]]:
+                    del rows[record_id]
+            self._refresh_all_access()
+
+    def _applied_permission_sets(self) -> set[str]:
+        """Ids of the permission sets assigned to the API user (its profile's set included)."""
+        return {r["PermissionSetId"] for r in self.objects["PermissionSetAssignment"].rows.values()
+                if r["AssigneeId"] == self.user_id}
+
+    def _refresh_all_access(self) -> None:
+        for definition in list(self.objects["Lead"].fields.values()):
+            if definition.custom:
+                self._refresh_access(f"Lead.{definition.name}")
 
     def _refresh_access(self, qualified: str) -> None:
-        """Recompute one custom field's visibility from every FieldPermissions row naming it."""
+        """Recompute one custom field's visibility from the FieldPermissions rows naming it in
+        the permission sets that apply to the API user."""
         lead = self.objects["Lead"]
         name = qualified.partition(".")[2]
         definition = lead.fields.get(name)
         if definition is None or not definition.custom:
             return
-        grants = [r for r in self.objects["FieldPermissions"].rows.values() if r["Field"] == qualified]
+        applied = self._applied_permission_sets()
+        grants = [r for r in self.objects["FieldPermissions"].rows.values()
+                  if r["Field"] == qualified and r["ParentId"] in applied]
         readable = any(r["PermissionsRead"] for r in grants) or not self.enforce_field_security
         editable = any(r["PermissionsEdit"] for r in grants) or not self.enforce_field_security
         lead.fields[name] = definition.with_access(readable=readable, editable=editable)

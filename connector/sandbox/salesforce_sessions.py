@@ -111,7 +111,7 @@ class SessionsAndUsage:
             "DailyApiRequests": {"Max": self.daily_api_limit, "Remaining": remaining},
             "DailyAsyncApexExecutions": {"Max": 250000, "Remaining": 250000},
             "DailyBulkV2QueryFileStorageMB": {"Max": 976562, "Remaining": 976562},
-            "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
+            **self.bulk.limits(),
             "DataStorageMB": {"Max": 5, "Remaining": 5},
             "FileStorageMB": {"Max": 20, "Remaining": 20},
             "SingleEmail": {"Max": 15, "Remaining": 15},

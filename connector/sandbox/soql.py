@@ -33,6 +33,7 @@ INVALID_FIELD_HINT = ("If you are attempting to use a custom field, be sure to a
                       "after the custom field name. Please reference your WSDL or the describe "
                       "call for the appropriate names.")
 MAX_OFFSET = 2000
+ANY_TYPE = "anyType"
 
 
 @dataclass(frozen=True)
@@ -78,13 +79,17 @@ class Plan:
         matches = [row for row in rows if self.where(row)] if self.where else list(rows)
         for name, ftype, descending, nulls_last in reversed(self.order):
             text = ftype in TEXT_TYPES
+            # anyType (history OldValue/NewValue) mixes numbers and strings: sort by the text.
+            anything = ftype == ANY_TYPE
             # Null rank first so nulls never meet values; reverse=True flips the rank too.
             null_rank = 0 if nulls_last == descending else 2
 
-            def key(row, name=name, text=text, null_rank=null_rank):
+            def key(row, name=name, text=text, anything=anything, null_rank=null_rank):
                 value = row.get(name)
                 if value is None:
                     return (null_rank, "")
+                if anything:
+                    return (1, str(value).casefold())
                 return (1, value.casefold() if text else value)
             matches.sort(key=key, reverse=descending)
         end = None if self.limit is None else self.offset + self.limit
@@ -181,6 +186,9 @@ class _Planner:
 
     def comparison(self, node: Comparison):
         info = self.field(node.field)
+        if info.type == ANY_TYPE:  # history values can be sorted, not filtered (notes-2 1.4)
+            raise self.error("INVALID_FIELD", node.field,
+                             f"field '{info.name}' can not be filtered in query call")
         name, text = info.name, info.type in TEXT_TYPES
         if node.op in ("IN", "NOT IN"):
             values = frozenset(self.literal(info, token) for token in node.values)

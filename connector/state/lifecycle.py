@@ -28,7 +28,7 @@ from connector.state.schema import write_tx
 _CHUNK = 500
 SALT_KEY = "record_hash_salt"
 # Rows that hold a record id, per table: what forget() and remove_records() clear.
-ID_TABLES = (t.records, t.failures, t.pending_changes, t.audit)
+ID_TABLES = (t.records, t.failures, t.pending_changes, t.audit, t.feature_log)
 
 
 def _chunks(items: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 from sqlalchemy import Connection, Engine, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from connector.errors import ConnectionLockedError
 from connector.state.schema import leases, write_tx
@@ -167,6 +167,11 @@ class ConnectionLock:
                 self._session.execute(text("SELECT pg_advisory_unlock(:key)"),
                                       {"key": advisory_key(self.connection)})
                 self._session.commit()
+            except DBAPIError as error:
+                # The session was dropped while we ran (idle timeout, pooler, restart): the
+                # server released the advisory lock with it, so there is nothing left to undo.
+                if not error.connection_invalidated:
+                    raise
             finally:
                 self._session.close()
                 self._session = None

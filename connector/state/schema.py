@@ -10,6 +10,7 @@ Nothing here holds personal data: record ids, hashes, scores, tiers, counts and 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -24,6 +25,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.types import TypeDecorator
 
 from connector.errors import StateStoreError
+from connector.state.faults import translate_storage_faults
 
 SCHEMA_VERSION = 2
 
@@ -147,6 +149,35 @@ audit = Table(
     Index("ix_audit_connection_record", "connection", "record_id"),
     sqlite_autoincrement=True)
 
+leases = Table(
+    "leases", metadata,
+    Column("connection", String(100), primary_key=True),
+    Column("owner", String(255), nullable=False),
+    Column("acquired_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False))
+
+# -- new in schema version 2 ----------------------------------------------------------------------
+
+# The feature log (connector.state.feature_log): the mapped inputs of an open lead each time it
+# was scored with inputs different from before, for point-in-time training. Values are a JSON
+# list in the order of a layout (the mapping's feature fields when logged), so field names are
+# not repeated on every row; the primary key is the only index (no rowid on SQLite).
+feature_log_layouts = Table(
+    "feature_log_layouts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("connection", ForeignKey("connections.name", ondelete="CASCADE"), nullable=False),
+    Column("fields", Text, nullable=False),
+    UniqueConstraint("connection", "fields", name="uq_feature_log_layout"))
+
+feature_log = Table(
+    "feature_log", metadata,
+    Column("connection", ForeignKey("connections.name", ondelete="CASCADE"), primary_key=True),
+    Column("record_id", _ID, primary_key=True),
+    Column("scored_at", UTCDateTime, primary_key=True),
+    Column("layout", Integer, nullable=False),
+    Column("inputs", Text, nullable=False),
+    sqlite_with_rowid=False)
+
 # One erasure-safe row per record that left the CRM (deleted, merged, archived, gone) or was
 # forgotten on request: a salted hash of the id, what happened, when. Its other rows are gone.
 removed_records = Table(
@@ -161,20 +192,11 @@ removed_records = Table(
     Index("ix_removed_records_connection_at", "connection", "at"),
     sqlite_autoincrement=True)
 
-leases = Table(
-    "leases", metadata,
-    Column("connection", String(100), primary_key=True),
-    Column("owner", String(255), nullable=False),
-    Column("acquired_at", UTCDateTime, nullable=False),
-    Column("expires_at", UTCDateTime, nullable=False))
-
-
-V2_TABLES = [removed_records]
-"""The tables new in schema version 2 (a version-1 database gets them from :func:`_to_v2`)."""
+V2_TABLES = [feature_log_layouts, feature_log, removed_records]
 
 
 def _to_v2(conn: Connection) -> None:
-    """Version 2: the tables in :data:`V2_TABLES`."""
+    """Schema version 2: the tables new in it (see :data:`V2_TABLES`)."""
     metadata.create_all(conn, tables=V2_TABLES)
 
 
@@ -201,6 +223,7 @@ def make_engine(url: str | Path) -> Engine:
                               "(install the `postgres` extra for PostgreSQL).") from None
     if engine.dialect.name == "sqlite":
         _tune_sqlite(engine)
+    translate_storage_faults(engine)
     return engine
 
 
@@ -209,10 +232,16 @@ def _tune_sqlite(engine: Engine) -> None:
     def _on_connect(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
         cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON",
-                       "synchronous=NORMAL"):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
+        try:
+            for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON",
+                           "synchronous=NORMAL"):
+                cursor.execute(f"PRAGMA {pragma}")
+        except UnicodeDecodeError as error:
+            # Damage over the schema pages shows as undecodable schema text: report it as the
+            # malformed image it is (connector.state.faults turns that into one line).
+            raise sqlite3.DatabaseError(f"database disk image is malformed ({error})") from None
+        finally:
+            cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from connector.errors import StateStoreError
 from connector.state import schema as t
+from connector.state.feature_log import FeatureLog
 from connector.state.lifecycle import LifecycleOps
 from connector.state.lock import DEFAULT_LEASE_S, ConnectionLock, current_holder
 from connector.state.rows import (
@@ -56,6 +57,8 @@ class StateStore(LifecycleOps):
         except OperationalError as error:
             self.engine.dispose()
             raise StateStoreError(f"cannot open the state store {self.url}: {error.orig}") from None
+        self.feature_log = FeatureLog(self.engine, self._insert)
+        """The logged model inputs of scored open leads (:mod:`connector.state.feature_log`)."""
 
     @property
     def url(self) -> str:
@@ -75,6 +78,11 @@ class StateStore(LifecycleOps):
     def _insert(self, table):
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         return dialect.insert(table)
+
+    def forget_logged_inputs(self, connection: str, record_ids: Sequence[str]) -> int:
+        """Erase the feature-log entries of ``record_ids`` (the erasure command); returns how
+        many went."""
+        return self.feature_log.forget(connection, list(record_ids))
 
     # -- connections and cursors -----------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from connector.config import ConnectionConfig
 from connector.crm.base import CRM
 from connector.errors import LeadscoreError, StopRunError
 from connector.mapping import Mapping
+from connector.sync.feature_logging import log_inputs
 from connector.sync.lifecycle import Lifecycle
 from connector.sync.prefetch import Prefetcher
 from connector.records import Cursor, Page, Record, RecordWrite, WriteResult
@@ -199,6 +200,9 @@ class SyncRun:
                 counts.unchanged += 1
         if self.summary.dry_run:
             return self._preview(writes, counts, complete)
+        # The feature log keeps inputs as scored, for point-in-time training: new or changed.
+        log_inputs(self.state, self.name, self.mapping, now,
+                   [r for r, fp in todo if getattr(states.get(r.id), "fingerprint", None) != fp])
         return self._write_and_record(page, ids, done, writes, landed, counts, complete, ended)
 
     @staticmethod
@@ -290,6 +294,15 @@ class SyncRun:
         budget, a CRM that stays unavailable), no further batch starts; the batches already in
         flight are waited for and their results taken, so no batch is half-sent or unrecorded.
         """
+        write_many = getattr(self.crm, "write_many", None)  # optional: see crm.base.CRM
+        if write_many is not None and requests:
+            try:
+                results = write_many(requests)
+            except LeadscoreError as raised:
+                return raised, False
+            if results is not None:
+                take(results)
+                return None, True
         size = self.crm.write_batch_size
         batches = [requests[start:start + size] for start in range(0, len(requests), size)]
         if not batches:

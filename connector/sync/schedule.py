@@ -18,7 +18,8 @@ Per connection:
   connection's lock and leaves a run row (kind ``retrain``) with its API calls and verdict.
 
 SIGTERM/SIGINT set a stop flag: the run in flight finishes the batch it is writing, records its
-state and returns; the process then exits 0. Each run logs exactly one line with its counts.
+state and returns (a retraining stops between two pages of its pull or two model fits, saving
+nothing); the process then exits 0. Each run logs exactly one line with its counts.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from connector.config import Config, ConnectionConfig, Schedule, load_config
 from connector.crm import CRM, open_crm
 from connector.cron import crontab_trigger, next_fire, shortest_gap
-from connector.errors import ConnectionLockedError, LeadscoreError, RetryLaterError
+from connector.errors import (
+    ConnectionLockedError, LeadscoreError, RetryLaterError, StopRequestedError)
 from connector.mapping import load_mapping
 from connector.model import load_model, train_model
 from connector.model.artifacts import current_version
@@ -122,6 +124,8 @@ class ConnectionWorker:
             line = action()
         except ConnectionLockedError as error:
             line = f"{job} {self.name} skipped: {error.message}"
+        except StopRequestedError as error:
+            line = f"{job} {self.name} stopped: {error.message}"
         except LeadscoreError as error:
             if isinstance(error, RetryLaterError):
                 self.close()  # start the next run on a fresh connection
@@ -165,8 +169,8 @@ class ConnectionWorker:
         crm = self.crm()
         result = recorded_training(
             self.name, crm, self.state,
-            lambda: train_model(pull_history(crm, self.mapping), self.mapping,
-                                model_dir=self.model_dir))
+            lambda: train_model(pull_history(crm, self.mapping, stop=self.stop), self.mapping,
+                                model_dir=self.model_dir, stop=self.stop))
         return f"retrain {self.name}: {verdict(result)}"
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from connector.crm import CRM
-from connector.errors import LeadscoreError, StopRunError
+from connector.errors import LeadscoreError, StopRequestedError, StopRunError
 from connector.model.train import TrainResult
 from connector.state import StateStore
 
@@ -44,7 +44,9 @@ def recorded_training(name: str, crm: CRM, state: StateStore,
         try:
             result = train()
         except BaseException as error:
-            if isinstance(error, LeadscoreError):
+            if isinstance(error, StopRequestedError):
+                finish("interrupted", error.message)  # as a sync stopped by SIGTERM is
+            elif isinstance(error, LeadscoreError):
                 finish("stopped" if isinstance(error, StopRunError) else "failed", error.message)
             else:
                 finish("failed", f"{type(error).__name__}: {error}")

@@ -6,6 +6,7 @@ each resolves the same files the same way as the sync engine and the scheduler.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from connector.config import Config, ConnectionConfig, load_config
 from connector.crm import CRM, open_crm
+from connector.errors import StopRequestedError
 from connector.mapping import Mapping, load_mapping
 from connector.state import StateStore
 
@@ -55,8 +57,17 @@ def open_workspace(config_path: str | Path | None, connection: str) -> Workspace
     return workspace
 
 
-def pull_history(crm: CRM, mapping: Mapping) -> Iterator[dict]:
-    """Every record's mapped input values, as plain dicts, page by page (training input)."""
+def pull_history(crm: CRM, mapping: Mapping, *,
+                 stop: threading.Event | None = None) -> Iterator[dict]:
+    """Every record's mapped input values, as plain dicts, page by page (training input).
+
+    With ``stop`` set, raises :class:`StopRequestedError` before asking for the next page.
+    """
+    pulled = 0
     for page in crm.pull_changed(None, mapping.input_fields()):
+        if stop is not None and stop.is_set():
+            raise StopRequestedError(f"stop requested: the history pull stopped after "
+                                     f"{pulled:,} records")
+        pulled += len(page.records)
         for record in page.records:
             yield dict(record.values)

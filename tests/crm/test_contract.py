@@ -225,6 +225,43 @@ def test_fields_create_twice_creates_once(case):
     assert crm.describe(refresh=True).missing(names) == []
 
 
+def test_fields_create_with_grant_leaves_nothing_to_do_by_hand(case):
+    """`leadscore fields create --grant PERMISSION_SET`: one command and the fields are usable
+    (Salesforce: permission set, FieldPermissions and assignment; HubSpot: nothing to grant)."""
+    crm = case.connect()
+    specs = case.specs()
+    names = [spec.name for spec in specs]
+    planned = crm.ensure_fields(specs, dry_run=True, grant="LeadScore_Integration")
+    assert crm.describe(refresh=True).missing(names) == names  # a dry run makes nothing
+
+    report = crm.ensure_fields(specs, grant="LeadScore_Integration")
+    assert report.manual_steps == () and list(report.created) == names
+    assert crm.describe(refresh=True).missing(names) == []
+    lead = case.admin.create(1)[0]
+    score = names[0]
+    assert [r.ok for r in crm.write([RecordWrite(lead, {score: 42})])] == [True]
+    assert float(case.admin.read([lead], [score])[lead][score]) == 42  # HubSpot values are strings
+
+    again = crm.ensure_fields(specs, grant="LeadScore_Integration")
+    if case.name == "salesforce":
+        assert planned.access == (
+            "would create permission set LeadScore_Integration",
+            f"would grant Read and Edit on {', '.join(names)} in permission set LeadScore_Integration",
+            "would assign permission set LeadScore_Integration to the integration user")
+        assert report.access == (
+            "created permission set LeadScore_Integration",
+            f"granted Read and Edit on {', '.join(names)} in permission set LeadScore_Integration",
+            "assigned permission set LeadScore_Integration to the integration user")
+        assert again.access == (
+            "permission set LeadScore_Integration already grants Read and Edit on every output field",
+            "permission set LeadScore_Integration is already assigned to the integration user")
+    else:
+        for answer in (planned, report, again):
+            (line,) = answer.access
+            assert line.startswith("--grant LeadScore_Integration: nothing to grant in HubSpot")
+    assert again.created == () and again.manual_steps == ()
+
+
 # -- records that leave the CRM ----------------------------------------------------------------
 
 

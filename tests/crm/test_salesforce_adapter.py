@@ -8,7 +8,7 @@ import math
 import pytest
 
 from connector.crm import open_crm, write_all
-from connector.errors import ApiBudgetError, CredentialsError
+from connector.errors import ApiBudgetError, ConfigError, CredentialsError
 from connector.records import FieldSpec, RecordWrite
 
 
@@ -166,3 +166,42 @@ def test_the_budget_guard_stops_before_the_reserve_and_loses_nothing(start_case)
     titles = case.admin.read(ids, ["Title"])
     written = {i for i, row in titles.items() if row["Title"] == "Scored"}
     assert written == {r.record_id for r in recorded}  # nothing written goes unrecorded
+
+
+def test_grant_through_the_profile_s_own_permission_set_and_upgrade_a_read_only_grant(salesforce):
+    """``--grant`` with the integration user's profile's own set: no assignment is needed (the
+    profile's set reaches its users); a grant that allowed Read only is raised to Edit."""
+    crm = salesforce.connect()
+    sf = salesforce.admin.sf
+    profile_set = sf.query("SELECT Name FROM PermissionSet WHERE IsOwnedByProfile = true")["records"][0]["Name"]
+    specs = [FieldSpec("LS_Score__c", "Lead score", "number", precision=3, scale=0),
+             FieldSpec("LS_Tier__c", "Lead tier", "string", length=20)]
+    crm.ensure_fields(specs)
+    parent = sf.query(f"SELECT Id FROM PermissionSet WHERE Name = '{profile_set}'")["records"][0]["Id"]
+    sf.restful("sobjects/FieldPermissions", method="POST", json={
+        "ParentId": parent, "SobjectType": "Lead", "Field": "Lead.LS_Tier__c",
+        "PermissionsRead": True, "PermissionsEdit": False})
+    assert not crm.describe(refresh=True)["LS_Tier__c"].updateable
+
+    report = crm.ensure_fields(specs, grant=profile_set)
+
+    assert report.access == (
+        f"granted Read and Edit on LS_Score__c, LS_Tier__c in permission set {profile_set}",
+        f"permission set {profile_set} is the integration user's profile's own")
+    assert report.manual_steps == ()
+    catalog = crm.describe(refresh=True)
+    assert catalog["LS_Score__c"].updateable and catalog["LS_Tier__c"].updateable
+    assigned = sf.query("SELECT Id FROM PermissionSetAssignment")["totalSize"]
+    assert assigned == 1  # only the profile's own, made with the org
+
+
+def test_grant_refuses_a_name_that_cannot_be_a_permission_set(salesforce):
+    crm = salesforce.connect()
+    specs = [FieldSpec("LS_Score__c", "Lead score", "number", precision=3, scale=0)]
+    for name in ("Lead Score", "x' OR Name != '", "Double__Underscore", "a" * 81):
+        with pytest.raises(ConfigError, match="not a permission set API name"):
+            crm.ensure_fields(specs, grant=name)
+    sf = salesforce.admin.sf  # nothing was made: no field, no permission set
+    made = sf.toolingexecute("query/?q=SELECT+Id+FROM+CustomField+WHERE+DeveloperName='LS_Score'")
+    assert made["totalSize"] == 0
+    assert sf.query("SELECT Id FROM PermissionSet")["totalSize"] == 1

@@ -57,6 +57,23 @@ def test_sandbox_bad_arguments_exit_3_with_one_line(tmp_path, capsys):
     assert "unknown HubSpot tier 'bogus'" in capsys.readouterr().err
 
 
+def test_bad_seed_files_are_one_line_naming_row_and_column(tmp_path, capsys):
+    big = tmp_path / "big.csv"
+    big.write_text("n,note,y\n" + "".join(
+        f"{i},{'x' * 1_000_000 if i == 3 else 'a'},no\n" for i in range(6)))
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("n,town,y\n1,Orléans,no\n".encode("latin-1"))
+    huge = tmp_path / "huge.csv"  # a number no Number(18, 0) field can hold
+    huge.write_text("n,amount,y\n" + "".join(f"{i},{10 ** 25 + i},no\n" for i in range(6)))
+    for path, said in ((big, "line 5, column 'note': a value of 1,000,000 characters"),
+                       (latin, "line 2, column 'town': not UTF-8"),
+                       (huge, "--seed: data row 1: Amount: value outside of valid range")):
+        assert main(["sandbox", "--seed", str(path), "--dir", str(tmp_path / "sb")]) == 3
+        err = capsys.readouterr().err
+        assert said in err and "--hubspot-tier" not in err and "Traceback" not in err
+        assert len(err.splitlines()) == 2 and len(err) < 700  # the error and its hint
+
+
 def test_sandbox_serves_on_the_port_asked_for(tmp_path):
     from connector.sandbox.server import bind_socket
     probe = bind_socket(0)

@@ -49,6 +49,12 @@ CASES = [
     (("contacts", "objects"), "POST", f"{C}/batch/read?archived=false", BATCH_READ, 200),
     (("contacts", "objects"), "POST", f"{C}/batch/read", {**BATCH_READ, "inputs": [
         {"id": "1001"}, {"id": "999999999"}], "propertiesWithHistory": ["email"]}, 207),
+    (("contacts", "objects"), "POST", f"{C}/batch/read", {**BATCH_READ, "inputs": [
+        {"id": str(1001 + i)} for i in range(51)], "propertiesWithHistory": ["email"]}, 400),
+    (("contacts", "objects"), "GET",
+     f"{C}/1002?properties=jobtitle&propertiesWithHistory=jobtitle,bank_age", None, 200),
+    (("contacts", "objects"), "GET", f"{C}?limit=50&propertiesWithHistory=bank_age", None, 200),
+    (("contacts", "objects"), "GET", f"{C}?limit=51&propertiesWithHistory=bank_age", None, 400),
     (("contacts", "objects"), "POST", f"{C}/batch/update", {"inputs": [
         {"id": "1003", "properties": {"jobtitle": "Spec"}}]}, 200),
     (("contacts", "objects"), "POST", f"{C}/batch/update", {"inputs": [

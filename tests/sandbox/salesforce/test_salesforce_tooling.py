@@ -131,19 +131,3 @@ def test_field_security_toggle(org, sf):
         org.enforce_field_security = True
     with pytest.raises(SalesforceMalformedRequest):
         sf.query("SELECT Open_Field__c FROM Lead LIMIT 1")
-
-
-def test_deleting_a_permission_set_takes_its_grants_along(sf):
-    create_field(sf, "Granted__c", {"type": "Text", "length": 5})
-    permission_set = sf.PermissionSet.create({"Name": "Leadscore_Integration", "Label": "Leadscore"})
-    sf.restful("sobjects/FieldPermissions", method="POST", json={
-        "ParentId": permission_set["id"], "SobjectType": "Lead", "Field": "Lead.Granted__c",
-        "PermissionsRead": True, "PermissionsEdit": False})
-    assert sf.query("SELECT Granted__c FROM Lead LIMIT 1")["totalSize"] == 1
-    sf.PermissionSet.delete(permission_set["id"])
-    with pytest.raises(SalesforceMalformedRequest):
-        sf.query("SELECT Granted__c FROM Lead LIMIT 1")
-    admin = sf.query("SELECT Id FROM PermissionSet WHERE IsOwnedByProfile = true")["records"][0]["Id"]
-    with pytest.raises(SalesforceMalformedRequest) as caught:
-        sf.PermissionSet.delete(admin)
-    assert caught.value.content[0]["errorCode"] == "INSUFFICIENT_ACCESS_OR_READONLY"

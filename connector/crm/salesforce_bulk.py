@@ -1,0 +1,259 @@
+"""Salesforce Bulk API 2.0 for the large cases: full pulls and big write sets.
+
+A first sync or a ``--full`` rescan of a large org through REST costs one query call per 2,000
+records and one composite call per 200 writes. Above ``bulk_query_threshold`` records (the
+``totalSize`` of the REST query's first answer decides) :class:`SalesforceBulk` pulls with one query job instead, read in
+result sets of ``bulk_page_records`` (``maxRecords``, continued by ``Sforce-Locator``), each
+streamed to a temporary file and yielded as one page of compact records; write sets of at
+least ``bulk_write_threshold`` go out as ingest jobs (create, upload the CSV, ``UploadComplete``,
+poll). A million-lead first sync then costs a few dozen calls instead of thousands.
+
+Per-record outcomes are those of the REST path (:func:`~connector.crm.base.checked_write`):
+the pre-check refuses what cannot be written, ``failedResults`` give each failure's code and
+message (``UNABLE_TO_LOCK_ROW`` is transient and re-sent once), and records a failed or
+aborted job left *unprocessed* are transient failures, retried next run. Every Bulk call goes
+through the same session as REST calls, so it is counted, retried, and checked against the
+daily API reserve; the Bulk allocations (query jobs and batches per rolling 24 hours, read from
+``/limits`` at connect and counted down locally) keep the same reserve, and below it the REST
+path is used. A query job that fails falls back to the REST pull, as does an ingest job the
+org's allocation refuses.
+
+Full pulls end at the query job's creation time (minus a second): whatever changed after it is
+read by the next pull. A pull interrupted between result sets leaves a cursor with ``resume``
+(the job and the next locator): the next run finishes that job's results (a job's results stay
+readable for 7 days) or, if the job is gone, starts a new one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from simple_salesforce.bulk2 import Operation
+
+from connector.crm.base import checked_write
+from connector.crm.salesforce_bulk_csv import read_records, read_rows, write_sets
+from connector.errors import CRMRequestError, CRMUnavailableError
+from connector.records import Cursor, Page, RecordWrite, SeenWindow, WriteResult, parse_stamp
+
+if TYPE_CHECKING:
+    from connector.crm.salesforce import SalesforceCRM
+
+log = logging.getLogger(__name__)
+TERMINAL = frozenset({"JobComplete", "Failed", "Aborted"})
+RECORDS_PER_BATCH = 10_000  # Bulk API 2.0 splits ingest data into batches of 10,000 records
+TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW"})
+UNPROCESSED = "BULK_UNPROCESSED"
+
+
+class BulkDeclinedError(Exception):
+    """The org refused a Bulk job (its allocation is spent): use the REST path instead."""
+
+
+class SalesforceBulk:
+    """The Bulk API 2.0 path of one :class:`SalesforceCRM` (see the module docstring)."""
+
+    def __init__(self, crm: SalesforceCRM, *, poll_first_s: float = 0.2, poll_max_s: float = 10.0,
+                 timeout_s: float = 6 * 3600.0, sleep: Callable[[float], None] = time.sleep
+                 ) -> None:
+        connection = crm.connection
+        self.crm = crm
+        self.query_threshold = connection.bulk_query_threshold
+        self.write_threshold = connection.bulk_write_threshold
+        self.page_records = connection.bulk_page_records
+        self.reserve = connection.api_reserve
+        self.poll_first_s, self.poll_max_s, self.timeout_s = poll_first_s, poll_max_s, timeout_s
+        self.sleep = sleep
+        self.allocations: dict[str, list[int]] = {}  # name -> [remaining, max]
+        self.stats = {"query_jobs": 0, "ingest_jobs": 0, "records_read": 0,
+                      "records_written": 0, "fallbacks": 0}
+        self._lock = threading.Lock()
+
+    # -- allocations -----------------------------------------------------------------------------
+
+    def observe_limits(self, limits: dict) -> None:
+        """Adopt the Bulk entries of a ``/limits`` answer."""
+        for name in ("DailyBulkApiBatches", "DailyBulkV2QueryJobs"):
+            if name in limits:
+                self.allocations[name] = [limits[name]["Remaining"], limits[name]["Max"]]
+
+    def _take(self, name: str, amount: int) -> bool:
+        """Spend ``amount`` of an allocation unless that would dip into the reserve."""
+        with self._lock:
+            entry = self.allocations.get(name)
+            if entry is None:
+                return True  # not reported: the org will say if it refuses
+            if entry[0] - amount <= math.ceil(self.reserve * entry[1]):
+                return False
+            entry[0] -= amount
+            return True
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _bulk(self, action: Callable[[Any], Any]) -> Any:
+        """Run ``action`` on the SDK's Bulk 2.0 client for the object (renewing an expired
+        session once, errors translated, as every REST call)."""
+        name = self.crm.object_name
+        return self.crm.call(lambda sf: action(getattr(sf.bulk2, name)._client))
+
+    def _wait(self, job_id: str, query: bool) -> dict:
+        """Poll a job until it ends: first after ``poll_first_s``, then twice as long each time
+        up to ``poll_max_s``; a job still running after ``timeout_s`` is aborted."""
+        delay, deadline = self.poll_first_s, time.monotonic() + self.timeout_s
+        while True:
+            self.sleep(delay)
+            info = self._bulk(lambda c: c.get_job(job_id, query))
+            if info["state"] in TERMINAL:
+                return info
+            if time.monotonic() > deadline:
+                self._bulk(lambda c: c.abort_job(job_id, query))
+                raise CRMUnavailableError(f"salesforce Bulk job {job_id} still {info['state']} "
+                                          f"after {self.timeout_s:.0f} s; aborted")
+            delay = min(delay * 2, self.poll_max_s)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def resumes(self, cursor: Cursor | None) -> bool:
+        """Whether ``cursor`` stopped inside a Bulk pull (its next run finishes it)."""
+        return cursor is not None and cursor.stamp is None and (
+            (cursor.resume or {}).get("mode") == "bulk")
+
+    def takes(self, total: int) -> bool:
+        """Whether a full pull of ``total`` records goes through a query job (the REST
+        query's first answer tells the total, so small objects cost no extra call)."""
+        return bool(self.query_threshold) and total >= self.query_threshold and self._take(
+            "DailyBulkV2QueryJobs", 1)
+
+    def pull(self, stamp_field: str, cursor: Cursor | None, fields: list[str]) -> Iterator[Page]:
+        """Every record, one result set a page (see the module docstring)."""
+        cursor = cursor or Cursor()
+        window = SeenWindow(self.crm.overlap, set(cursor.seen), pinned=cursor.seen)
+        resume = dict(cursor.resume or {})
+        job = self._resumable(resume)
+        if job is None:
+            job = self._start_query(stamp_field, fields)
+            if job is None:  # the job failed: read through REST instead
+                yield from self.crm.rest_pull(stamp_field, cursor, fields)
+                return
+            resume = {"mode": "bulk", "job": job["id"], "locator": "",
+                      "started": (parse_stamp(job["createdDate"])
+                                  - timedelta(seconds=1)).isoformat()}
+        started = parse_stamp(resume["started"])
+        catalog, locator = self.crm.describe(), resume["locator"]
+        with tempfile.TemporaryDirectory(prefix="leadscore-bulk-") as folder:
+            while True:
+                found = self._bulk(lambda c, at=locator: c.download_job_data(
+                    folder, resume["job"], at, self.page_records))
+                path = Path(found["file"])
+                with path.open(encoding="utf-8", newline="") as handle:
+                    fresh = tuple(r for r in read_records(handle, fields, stamp_field, catalog)
+                                  if window.first_time(r))
+                path.unlink()
+                self.stats["records_read"] += found["number_of_records"]
+                locator = found["locator"]
+                if not locator:
+                    yield Page(fresh, window.cursor(started))
+                    return
+                yield Page(fresh, window.cursor(None, {**resume, "locator": locator},
+                                                keep_from=started))
+
+    def _resumable(self, resume: dict) -> dict | None:
+        """The job an interrupted Bulk pull was reading, if its results are still there."""
+        if resume.get("mode") != "bulk":
+            return None
+        try:
+            info = self._bulk(lambda c: c.get_job(resume["job"], True))
+        except CRMRequestError:
+            return None  # deleted (7 days after it ended) or never ours: start again
+        return info if info.get("state") == "JobComplete" else None
+
+    def _start_query(self, stamp_field: str, fields: list[str]) -> dict | None:
+        columns = ", ".join(dict.fromkeys(["Id", stamp_field, *fields]))
+        # No ORDER BY: it would switch off PK chunking and risk timeouts on large objects.
+        soql = f"SELECT {columns} FROM {self.crm.object_name}"
+        job = self._bulk(lambda c: c.create_job(Operation.query, soql))
+        self.stats["query_jobs"] += 1
+        info = self._wait(job["id"], True)
+        if info["state"] != "JobComplete":
+            self.stats["fallbacks"] += 1
+            log.warning("salesforce Bulk query job %s ended %s (%s); reading through REST",
+                        job["id"], info["state"], info.get("errorMessage", "no message"))
+            return None
+        return job
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def write_many(self, writes: Sequence[RecordWrite]) -> list[WriteResult] | None:
+        """Results for ``writes`` through ingest jobs, in order; None (nothing sent) when the
+        set is below the threshold or the Bulk allocation is spent: use REST batches."""
+        if not self.write_threshold or len(writes) < self.write_threshold:
+            return None
+        batches = math.ceil(len(writes) / RECORDS_PER_BATCH)
+        if not self._take("DailyBulkApiBatches", batches):
+            return None
+        try:
+            return checked_write(writes, self.crm.describe(), self._send, len(writes))
+        except BulkDeclinedError as declined:
+            self.stats["fallbacks"] += 1
+            log.warning("salesforce Bulk ingest refused (%s); writing through REST", declined)
+            return None
+
+    def _send(self, writes: list[RecordWrite]) -> list[WriteResult]:
+        """One round of sends: ingest jobs for a large set, REST batches for the few records
+        re-sent after a transient failure."""
+        if len(writes) < self.write_threshold:
+            size = self.crm.write_batch_size
+            return [r for s in range(0, len(writes), size)
+                    for r in self.crm.save(writes[s:s + size])]
+        results: dict[str, WriteResult] = {}
+        for chunk, text in write_sets(writes):
+            results.update(self._ingest(chunk, text))
+        return [results[w.record_id] for w in writes]
+
+    def _ingest(self, writes: list[RecordWrite], text: str) -> dict[str, WriteResult]:
+        job = self._bulk(lambda c: c.create_job(Operation.update))
+        self.stats["ingest_jobs"] += 1
+        try:
+            self._bulk(lambda c: c.upload_job_data(job["id"], text))
+            self._bulk(lambda c: c.close_job(job["id"]))
+        except CRMRequestError as error:
+            self._bulk(lambda c: c.abort_job(job["id"], False))
+            if " LIMIT_EXCEEDED" in error.message:  # the rolling record allocation is spent
+                raise BulkDeclinedError(error.message) from None
+            raise
+        info = self._wait(job["id"], False)
+        results = {w.record_id: WriteResult(w.record_id, ok=True) for w in writes}
+        if int(info.get("numberRecordsFailed", 0)):
+            for row in read_rows(self._bulk(lambda c: c.get_ingest_results(job["id"],
+                                                                           "failedResults"))):
+                code, _, rest = row["sf__Error"].partition(":")
+                message, _, names = rest.rpartition(":")
+                field = names.removesuffix(" --").split(",")[0] or None
+                results[row["Id"]] = WriteResult(row["Id"], ok=False, field=field, code=code,
+                                                 reason=message or rest,
+                                                 transient=code in TRANSIENT_CODES)
+        if info["state"] != "JobComplete":
+            why = info.get("errorMessage") or f"the job ended {info['state']}"
+            for row in read_rows(self._bulk(lambda c: c.get_ingest_results(
+                    job["id"], "unprocessedRecords"))):
+                results[row["Id"]] = WriteResult(row["Id"], ok=False, code=UNPROCESSED,
+                                                 reason=why, transient=True)
+        ok = sum(r.ok for r in results.values())
+        if ok != int(info.get("numberRecordsProcessed", 0)) - int(info.get("numberRecordsFailed", 0)):
+            # Some record is in no result set we read: trust only the listed successes.
+            done = {row["Id"] for row in read_rows(self._bulk(lambda c: c.get_ingest_results(
+                job["id"], "successfulResults")))}
+            for key, result in results.items():
+                if result.ok and key not in done:
+                    results[key] = WriteResult(key, ok=False, code=UNPROCESSED, transient=True,
+                                               reason="not in the job's results")
+            ok = len(done)
+        self.stats["records_written"] += ok
+        return results

@@ -1,0 +1,121 @@
+"""The feature log: an open lead's model inputs as they were each time it was scored.
+
+A lead's fields change while the sales process runs; on the day it closes, some of them hold
+what the process learned (a call's duration, a rep's rating), which a fresh lead never has.
+Training on today's values therefore learns from answers it will not have when scoring. The sync
+and the new-lead job log the mapped feature values of every open lead they score, the first
+time and whenever they change, keyed by record and time; training then takes each closed lead's
+inputs as they were when it was last scored while open (see
+:mod:`connector.model.point_in_time`).
+
+Bounds: only the mapping's feature fields are kept (never the CRM's other fields); entries older
+than the retention (``training.retention_days`` of the mapping, default 400) are deleted, at
+most once a day per process; :meth:`FeatureLog.forget` erases a record's entries (the erasure
+command). Rows hold a JSON list of values in the order of a layout row (the field names), so a
+row costs its values and its key only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, select
+
+from connector.state import schema as t
+from connector.state.schema import write_tx
+
+PRUNE_EVERY = timedelta(days=1)
+_CHUNK = 500  # ids per IN (...) clause
+
+
+@dataclass(frozen=True)
+class LoggedInputs:
+    """One logged scoring of one lead: when, and its feature values then."""
+
+    record_id: str
+    scored_at: datetime
+    values: dict[str, Any]
+
+
+class FeatureLog:
+    """The ``feature_log`` tables of one state store (``StateStore.feature_log``)."""
+
+    def __init__(self, engine: Engine, insert) -> None:
+        self.engine, self._insert = engine, insert
+        self._layouts: dict[tuple[str, str], int] = {}
+        self._pruned: dict[str, datetime] = {}
+
+    def _layout(self, conn, connection: str, fields: Sequence[str]) -> int:
+        key = (connection, json.dumps(list(fields)))
+        if key not in self._layouts:
+            found = conn.execute(select(t.feature_log_layouts.c.id).where(
+                t.feature_log_layouts.c.connection == connection,
+                t.feature_log_layouts.c.fields == key[1])).scalar()
+            if found is None:
+                found = conn.execute(t.feature_log_layouts.insert().values(
+                    connection=connection, fields=key[1])).inserted_primary_key[0]
+            self._layouts[key] = found
+        return self._layouts[key]
+
+    def add(self, connection: str, fields: Sequence[str],
+            scored: Iterable[tuple[str, dict[str, Any]]], at: datetime, *,
+            retention_days: int) -> int:
+        """Log ``fields`` of each ``(record_id, values)`` as scored at ``at``; returns the
+        count. Entries older than ``retention_days`` go, at most once a day per process."""
+        rows = [(record_id, json.dumps([values.get(f) for f in fields], default=str,
+                                       separators=(",", ":")))
+                for record_id, values in scored]
+        if not rows:
+            return 0
+        with write_tx(self.engine) as conn:
+            layout = self._layout(conn, connection, fields)
+            conn.execute(self._insert(t.feature_log).on_conflict_do_nothing(), [
+                {"connection": connection, "record_id": record_id, "scored_at": at,
+                 "layout": layout, "inputs": inputs} for record_id, inputs in rows])
+            last = self._pruned.get(connection)
+            if last is None or at - last >= PRUNE_EVERY:
+                conn.execute(delete(t.feature_log).where(
+                    t.feature_log.c.connection == connection,
+                    t.feature_log.c.scored_at < at - timedelta(days=retention_days)))
+                self._pruned[connection] = at
+        return len(rows)
+
+    def entries(self, connection: str, ids: Sequence[str] | None = None
+                ) -> dict[str, list[LoggedInputs]]:
+        """Record id -> its logged inputs, oldest first (every record when ``ids`` is None)."""
+        log, layouts = t.feature_log, t.feature_log_layouts
+        with self.engine.connect() as conn:
+            names = {row.id: json.loads(row.fields) for row in conn.execute(
+                select(layouts.c.id, layouts.c.fields).where(layouts.c.connection == connection))}
+            query = select(log.c.record_id, log.c.scored_at, log.c.layout, log.c.inputs).where(
+                log.c.connection == connection)
+            batches = ([query] if ids is None else
+                       [query.where(log.c.record_id.in_(ids[i:i + _CHUNK]))
+                        for i in range(0, len(ids), _CHUNK)])
+            found: dict[str, list[LoggedInputs]] = {}
+            for batch in batches:
+                for row in conn.execute(batch.order_by(log.c.record_id, log.c.scored_at)):
+                    values = dict(zip(names[row.layout], json.loads(row.inputs)))
+                    found.setdefault(row.record_id, []).append(
+                        LoggedInputs(row.record_id, row.scored_at, values))
+        return found
+
+    def count(self, connection: str) -> int:
+        """How many entries the log holds for ``connection``."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(t.feature_log).where(
+                t.feature_log.c.connection == connection)).scalar_one()
+
+    def forget(self, connection: str, record_ids: Sequence[str]) -> int:
+        """Erase every entry of ``record_ids``; returns how many went."""
+        gone = 0
+        with write_tx(self.engine) as conn:
+            for start in range(0, len(record_ids), _CHUNK):
+                gone += conn.execute(delete(t.feature_log).where(
+                    t.feature_log.c.connection == connection,
+                    t.feature_log.c.record_id.in_(record_ids[start:start + _CHUNK]))).rowcount
+        return gone

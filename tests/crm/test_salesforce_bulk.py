@@ -1,0 +1,118 @@
+"""The Salesforce adapter's Bulk API 2.0 path, over HTTP against the sandbox: the threshold
+switch, query paging and resuming, ingest with failed and unprocessed records, job failures,
+and the daily Bulk allocations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from connector.records import Cursor, RecordWrite
+
+BULK = {"bulk_query_threshold": 1_000, "bulk_write_threshold": 300, "bulk_page_records": 1_000}
+
+
+def test_a_large_full_pull_reads_result_sets_of_max_records(salesforce):
+    ids = salesforce.admin.create(2_500, NumberOfEmployees=12)
+    crm = salesforce.connect(**BULK)
+    before = salesforce.admin.stats()
+    pages = list(crm.pull_changed(None, ["LastName", "NumberOfEmployees", "IsConverted",
+                                         "Title"]))
+    stats = salesforce.admin.stats()
+    assert [len(p.records) for p in pages] == [1_000, 1_000, 500]
+    assert sorted(r.id for p in pages for r in p.records) == sorted(ids)
+    assert stats["bulk_query_jobs"] - before.get("bulk_query_jobs", 0) == 1
+    # describe, REST's first page (it tells the total), the job, one poll, three result sets
+    assert stats["api_calls"] - before["api_calls"] == 7
+    record = pages[0].records[0]
+    assert dict(record.values) == {"LastName": record.values["LastName"],
+                                   "NumberOfEmployees": 12.0, "IsConverted": False,
+                                   "Title": None}  # the REST forms of the values
+    assert [p.cursor.resume["mode"] for p in pages[:2]] == ["bulk", "bulk"]
+    final = pages[-1].cursor
+    assert final.resume is None and final.stamp <= datetime.now(UTC)
+    assert final.stamp >= max(r.stamp for p in pages for r in p.records) - timedelta(seconds=2)
+
+
+def test_below_the_threshold_and_incremental_pulls_stay_on_rest(salesforce):
+    salesforce.admin.create(2_500)
+    crm = salesforce.connect(**{**BULK, "bulk_query_threshold": 3_000})
+    pages = list(crm.pull_changed(None, ["LastName"]))
+    assert [len(p.records) for p in pages] == [2_000, 500]
+    bulk = salesforce.connect(**BULK)
+    # The overlap re-reads every record through REST, each delivered before: nothing new.
+    assert not [r for p in bulk.pull_changed(pages[-1].cursor, ["LastName"]) for r in p.records]
+    assert salesforce.admin.stats().get("bulk_query_jobs", 0) == 0
+    assert bulk.bulk.stats["query_jobs"] == 0
+
+
+def test_an_interrupted_bulk_pull_resumes_from_its_locator(salesforce):
+    ids = salesforce.admin.create(2_500)
+    first = salesforce.connect(**BULK)
+    page = next(first.pull_changed(None, ["LastName"]))
+    stored = Cursor.from_json(page.cursor.to_json())  # as the state store keeps it
+    again = salesforce.connect(**BULK)
+    rest = list(again.pull_changed(stored, ["LastName"]))
+    delivered = [r.id for r in page.records] + [r.id for p in rest for r in p.records]
+    assert len(delivered) == len(set(delivered)) == 2_500 and set(delivered) == set(ids)
+    assert salesforce.admin.stats()["bulk_query_jobs"] == 1  # the same job, read on
+
+
+def test_a_failed_query_job_falls_back_to_rest(salesforce):
+    ids = salesforce.admin.create(1_200)
+    crm = salesforce.connect(**BULK)
+    salesforce.sandbox.set_faults("salesforce.bulk.query:jobfail:1")
+    pages = list(crm.pull_changed(None, ["LastName"]))
+    assert sorted(r.id for p in pages for r in p.records) == sorted(ids)
+    assert crm.bulk.stats["fallbacks"] == 1 and [len(p.records) for p in pages] == [1_200]
+
+
+def test_ingest_reports_failures_like_rest_and_resends_locked_records(salesforce):
+    ids = salesforce.admin.create(400)
+    salesforce.admin.delete(ids[7])
+    crm = salesforce.connect(**BULK)
+    writes = [RecordWrite(i, {"Title": "Bulk"}) for i in ids]
+    writes[3] = RecordWrite(ids[3], {"NoSuchField__c": "x"})  # refused before sending
+    salesforce.sandbox.set_faults("salesforce.bulk:record:0.05,seed:4")
+    before = salesforce.admin.stats()
+
+    results = crm.write_many(writes)
+
+    stats = salesforce.admin.stats()
+    assert [r.record_id for r in results] == ids
+    failed = {r.record_id: r for r in results if not r.ok}
+    assert set(failed) == {ids[3], ids[7]}
+    assert (failed[ids[3]].code, failed[ids[3]].sent) == ("UNKNOWN_FIELD", False)
+    assert failed[ids[7]].code == "ENTITY_IS_DELETED" and not failed[ids[7]].transient
+    locked = stats["records_rejected_by_fault"] - before["records_rejected_by_fault"]
+    assert locked > 0  # refused by the job, then written by one REST re-send
+    assert stats["bulk_ingest_jobs"] - before.get("bulk_ingest_jobs", 0) == 1
+    assert stats["write_requests"] - before["write_requests"] == 1
+    titles = salesforce.admin.read(ids, ["Title"])
+    assert {i for i, row in titles.items() if row["Title"] == "Bulk"} == set(ids) - {ids[3],
+                                                                                     ids[7]}
+
+
+def test_a_failed_ingest_job_leaves_its_unprocessed_records_for_the_next_run(salesforce):
+    ids = salesforce.admin.create(400)
+    crm = salesforce.connect(**{**BULK, "bulk_write_threshold": 100})
+    salesforce.sandbox.set_faults("salesforce.bulk.ingest:jobfail:1")
+    results = crm.write_many([RecordWrite(i, {"Title": "Half"}) for i in ids])
+    # Each job fails halfway: 200 written, the other 200 re-sent once (another job), 100 more
+    # written, 100 left for the next run as transient failures.
+    failed = [r for r in results if not r.ok]
+    assert len(failed) == 100 and all(r.transient and r.code == "BULK_UNPROCESSED"
+                                      for r in failed)
+    assert all("retried more than" in r.reason for r in failed)
+    titles = salesforce.admin.read(ids, ["Title"])
+    assert {i for i, row in titles.items() if row["Title"] == "Half"} == {
+        r.record_id for r in results if r.ok}
+
+
+def test_small_sets_and_a_spent_allocation_go_through_rest(salesforce):
+    ids = salesforce.admin.create(400)
+    crm = salesforce.connect(**BULK)
+    assert crm.write_many([RecordWrite(i, {"Title": "x"}) for i in ids[:299]]) is None
+    salesforce.sandbox.salesforce.bulk.batches.limit = 2_000  # below the 20% reserve of 15,000
+    spent = salesforce.connect(**BULK)
+    assert spent.write_many([RecordWrite(i, {"Title": "x"}) for i in ids]) is None
+    assert salesforce.admin.stats().get("bulk_ingest_jobs", 0) == 0
