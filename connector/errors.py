@@ -24,7 +24,8 @@ exit code; library code raises and lets callers decide.
     │   ├── NotEnoughDataError          too few closed leads / conversions to train
     │   ├── ConnectionLockedError       another worker is syncing this connection
     │   ├── ModelMissingError           no trained model for this connection yet
-    │   └── StopRequestedError          SIGTERM/SIGINT: a long run stopped between two phases
+    │   ├── StopRequestedError          SIGTERM/SIGINT: a long run stopped between two phases
+    │   └── ErasureIncompleteError      forget erased what it could; some place still holds the person
     └── CRMRequestError     exit 1      the CRM rejected a request we built: a bug, report it
         ├── BatchRejectedError          a whole batch refused for one bad value: split it to find it
         └── ReplicationWindowError      getDeleted's window reaches past the CRM's delete log
@@ -191,6 +192,14 @@ class StopRequestedError(StopRunError):
     """A stop was requested (SIGTERM, SIGINT) while a long run was between two phases."""
 
     default_hint = "Nothing was changed; the next scheduled run starts it again."
+
+
+class ErasureIncompleteError(StopRunError):
+    """``leadscore forget`` erased what it could, but a model file or the CRM still holds the
+    person (the message names where)."""
+
+    default_hint = ("Retrain and delete the model version named, or rerun with --clear-crm "
+                    "once the CRM answers; forget can be repeated safely.")
 
 
 # -- a bug on our side ----------------------------------------------------------------------------

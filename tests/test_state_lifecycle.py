@@ -57,10 +57,15 @@ def test_removed_records_leave_one_erasure_safe_row(store):
     assert store.failure_count("sf") == 0
 
 
-def test_forget_reports_what_it_removed(store):
+def test_forget_reports_what_it_removed(store, clock):
     _two_records(store)
+    store.feature_log.add("sf", ["Age__c"], [("00Qgone", {"Age__c": 41}),
+                                             ("00Qkeep", {"Age__c": 52})], clock.now,
+                          retention_days=400)
     counts = store.forget("sf", ["00Qgone"])
-    assert counts == {"records": 1, "failures": 1, "pending_changes": 0, "audit": 1}
+    assert counts == {"records": 1, "failures": 1, "pending_changes": 0, "audit": 1,
+                      "feature_log": 1}
+    assert list(store.feature_log.entries("sf")) == ["00Qkeep"]
     assert "00Qgone" not in _dump(store)
     assert [e for e, _ in store.removal_events("sf", "00Qgone")] == ["forgotten"]
 

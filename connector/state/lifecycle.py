@@ -16,6 +16,7 @@ record without the id itself being kept, and the hashes of two databases do not 
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
@@ -156,12 +157,32 @@ class LifecycleOps:
         return held
 
     def _delete_ids(self, conn: Connection, connection: str, ids: list[str]) -> dict[str, int]:
+        self._scrub_cursors(conn, connection, set(ids))
         counts = dict.fromkeys((table.name for table in ID_TABLES), 0)
         for chunk in _chunks(ids):
             for table in ID_TABLES:
                 counts[table.name] += conn.execute(delete(table).where(
                     table.c.connection == connection, table.c.record_id.in_(chunk))).rowcount
         return counts
+
+    @staticmethod
+    def _scrub_cursors(conn: Connection, connection: str, ids: set[str]) -> None:
+        """Drop ``ids`` from the record versions a cursor remembers inside its overlap (the
+        next pull may deliver such a version again; the sync screens it out)."""
+        c = t.cursors.c
+        for stream, value in conn.execute(select(c.stream, c.value).where(
+                c.connection == connection)).all():
+            try:
+                data = json.loads(value)
+            except ValueError:
+                continue
+            if not isinstance(data, dict) or not data.get("seen"):
+                continue
+            kept = [pair for pair in data["seen"] if pair[0] not in ids]
+            if len(kept) != len(data["seen"]):
+                conn.execute(update(t.cursors).where(c.connection == connection,
+                                                     c.stream == stream)
+                             .values(value=json.dumps({**data, "seen": kept}, sort_keys=True)))
 
     # -- retention -------------------------------------------------------------------------------
 

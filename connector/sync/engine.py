@@ -267,7 +267,7 @@ class SyncRun:
         complete = complete and whole
         cursor = None
         if complete:
-            reached = _clamp(page.cursor, self.summary.started_at)
+            reached = self.life.scrub(_clamp(page.cursor, self.summary.started_at))
             cursor = (self.stream, reached.to_json())
         self._add(counts)
         failures, final, gone = self.life.settle(failures)

@@ -94,6 +94,15 @@ class Lifecycle:
                  if r.id in failed and self.mapping.outcome_of(dict(r.values)) is not None]
         return kept, ended
 
+    def scrub(self, cursor: Cursor) -> Cursor:
+        """``cursor`` without the forgotten records among the versions it remembers (their
+        ids must not be stored again; a version delivered twice is screened out anyway)."""
+        if not self.forgotten:
+            return cursor
+        seen = frozenset(pair for pair in cursor.seen
+                         if self.state.record_hash(self.name, pair[0]) not in self.forgotten)
+        return dataclasses.replace(cursor, seen=seen)
+
     @staticmethod
     def settle(failures: Sequence[Failure]) -> tuple[list[Failure], list[str], list[str]]:
         """``(to retry, ended, gone)``: failures with a final code end instead of being
