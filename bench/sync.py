@@ -1,27 +1,32 @@
 """Sync benchmark against the sandbox: first-sync cost against the API's limits, no-loop checks,
-new-lead latency under the default schedule, and (``--memory``) peak RSS of a big first sync.
+new-lead latency under the default schedule, (``--memory``) peak RSS of a big first sync, and
+(``--bulk-compare``) Salesforce's REST and Bulk API 2.0 paths side by side.
 
     python bench/sync.py [--crm salesforce|hubspot] [--leads 20000] [--faults SPEC]
-                         [--latency-ms 100] [--new-leads 20] [--memory]
+                         [--latency-ms 100] [--new-leads 20] [--memory] [--bulk-compare]
 
 Prints one JSON object. ``api_calls_min`` is the fewest calls the APIs allow: the read pages at
-the largest page size any read endpoint offers (Salesforce SOQL 2,000; HubSpot search 200, the
-list API gives only 100), the writes in the largest batches (200 / 100), plus one describe.
-``bound_s`` is the rate-limit bound of *that same plan* (the fewest calls, at the highest rate
-the APIs allow for them), never of a plan with more calls:
+the largest page size any read endpoint offers (Salesforce SOQL 2,000; HubSpot search 200),
+the writes in the largest batches (200 / 100), plus one describe. ``bound_s`` is the fastest
+plan the documented limits allow, whatever its number of calls:
 
-* HubSpot: the plan's searches at the search rate (5 a second, its own bucket) and its other
-  calls (writes + describe) at the 10-second bucket's rate (190 / 10 s = 19 a second at
-  Professional). The two buckets are independent, so the bound is the slower of the two:
-  ``max(pulls / 5, (writes + 1) / 19)`` seconds. (Reading with the list API would be faster in
-  wall time but takes more calls than the minimum, so it is not the bound's plan.)
-* Salesforce (no short-window limit): the plan's calls one at a time at the sandbox latency,
-  ``(pulls + writes + 1) * latency``; concurrency within Salesforce's limits shows as a
-  ``wall_ratio`` below 1.
+* HubSpot: list pages (100 a call) share the 10-second bucket with the writes (190 / 10 s =
+  19 a second at Professional) while searches (200 a call) use their own bucket (5 a second),
+  so the fastest plan reads through both at once: ``T = (contacts + 100 * (writes + 1)) /
+  (100 * 19 + 200 * 5)`` seconds. ``list_only_bound_s`` is the list-API-only plan for
+  reference (``(list pages + writes + 1) / 19``).
+* Salesforce (no short-window limit): the REST plan's calls one at a time at the sandbox
+  latency, ``(pulls + writes + 1) * latency``; concurrency within Salesforce's limits shows as
+  a ``wall_ratio`` below 1.
 
-The output names the plan and the formula (``bound_plan``, ``bound_formula``). With ``--faults`` the first sync runs under those faults and ``wrong_values``
-counts open leads whose CRM values differ from a clean run's. ``--memory`` runs a 100,000-lead
-first sync at zero latency in a child process and reports its ``peak_rss_mb``.
+``plan_ran`` says which plan the first sync really ran (HubSpot: list pages and searches;
+Salesforce: REST or Bulk API 2.0 jobs). With ``--faults`` the first sync runs under those
+faults and ``wrong_values`` counts open leads whose CRM values differ from a clean run's.
+``--memory`` runs a 100,000-lead first sync at zero latency in a child process and reports its
+``peak_rss_mb``. ``--bulk-compare`` (Salesforce, zero latency) runs a first sync and a full
+rescan of ``--leads`` leads through REST (Bulk switched off) and through Bulk API 2.0, each on
+a freshly seeded sandbox in a child process, and reports calls, wall time and peak RSS side by
+side, with Bulk's calls as a share of REST's.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ from connector.state import StateStore  # noqa: E402
 from connector.sync.engine import run_sync  # noqa: E402
 
 PAGE = {"salesforce": 2000, "hubspot": 200}   # largest read page: SOQL batch / search
+LIST_PAGE = 100                               # HubSpot's list API
 BATCH = {"salesforce": 200, "hubspot": 100}
 HUBSPOT_PER_10S, SEARCH_PER_S = 190, 5        # Professional
 
@@ -75,26 +81,47 @@ def seed(leads: int) -> SeedData:
 
 
 def minimum(crm: str, leads: int, opened: int, latency_s: float) -> dict:
-    """The fewest API calls of a first sync and the rate-limit bound of that same plan (see the
-    module docstring): ``api_calls_min``, ``bound_s`` (unrounded), ``bound_plan``,
-    ``bound_formula``."""
-    pulls, writes = math.ceil(leads / PAGE[crm]), math.ceil(opened / BATCH[crm])
-    calls = pulls + writes + 1
+    """The bound of a first sync: ``bound_s`` (unrounded) of the fastest plan the documented
+    limits allow, its calls (``api_calls_min`` is the fewest calls of any plan), the plan and
+    formula (see the module docstring)."""
+    pages, writes = math.ceil(leads / PAGE[crm]), math.ceil(opened / BATCH[crm])
     if crm == "salesforce":
+        calls = pages + writes + 1
         return {"api_calls_min": calls, "bound_s": calls * latency_s,
-                "bound_plan": f"{pulls} SOQL pages of {PAGE[crm]} + {writes} composite writes "
+                "bound_plan": f"{pages} SOQL pages of {PAGE[crm]} + {writes} composite writes "
                               f"of {BATCH[crm]} + 1 describe",
-                "bound_formula": f"(pulls + writes + 1) * latency = ({pulls} + {writes} + 1) * "
+                "bound_formula": f"(pulls + writes + 1) * latency = ({pages} + {writes} + 1) * "
                                  f"{latency_s:g} s, one call at a time"}
-    ten_second_rate = HUBSPOT_PER_10S / 10
-    search_s, other_s = pulls / SEARCH_PER_S, (writes + 1) / ten_second_rate
-    return {"api_calls_min": calls, "bound_s": max(search_s, other_s),
-            "bound_plan": f"{pulls} searches of {PAGE[crm]} + {writes} batch updates of "
-                          f"{BATCH[crm]} + 1 describe",
-            "bound_formula": f"max(pulls / search_rate, (writes + 1) / ten_second_rate) = "
-                             f"max({pulls} / {SEARCH_PER_S}, {writes + 1} / {ten_second_rate:g})"
-                             f" s (independent buckets: search {SEARCH_PER_S}/s, "
-                             f"{HUBSPOT_PER_10S}/10 s)"}
+    rate = HUBSPOT_PER_10S / 10
+    # Reads on both buckets at once: list pages of 100 share the 10-second bucket with the
+    # writes, searches of 200 have their own. In T seconds: (rate * T - writes - 1) list pages
+    # and SEARCH_PER_S * T searches, together covering every contact.
+    split_s = (leads + LIST_PAGE * (writes + 1)) / (LIST_PAGE * rate + PAGE[crm] * SEARCH_PER_S)
+    list_only_s = (math.ceil(leads / LIST_PAGE) + writes + 1) / rate
+    return {"api_calls_min": pages + writes + 1, "bound_s": split_s,
+            "bound_plan": "list pages of 100 (10-second bucket, with the writes) and searches "
+                          "of 200 (search bucket) at once, plus "
+                          f"{writes} batch updates of {BATCH[crm]} + 1 describe",
+            "bound_formula": f"(contacts + 100 * (writes + 1)) / (100 * {rate:g} + "
+                             f"{PAGE[crm]} * {SEARCH_PER_S}) = ({leads} + 100 * {writes + 1}) / "
+                             f"{LIST_PAGE * rate + PAGE[crm] * SEARCH_PER_S:g} s",
+            "list_only_bound_s": round(list_only_s, 2),
+            "list_only_formula": f"(list pages + writes + 1) / ten_second_rate = "
+                                 f"({math.ceil(leads / LIST_PAGE)} + {writes + 1}) / {rate:g} s"}
+
+
+def plan_ran(crm: str, stats: dict) -> dict:
+    """Which plan the first sync ran, from the sandbox's counters."""
+    if crm == "hubspot":
+        searches = stats["search_calls"]
+        lists = stats["api_calls"] - searches - stats["write_requests"]
+        return {"plan_ran": f"{lists} list pages + {searches} searches + "
+                            f"{stats['write_requests']} batch updates (and describe)"}
+    jobs = (stats.get("bulk_query_jobs", 0), stats.get("bulk_ingest_jobs", 0))
+    if any(jobs):
+        return {"plan_ran": f"Bulk API 2.0: {jobs[0]} query job(s), {jobs[1]} ingest job(s)"}
+    return {"plan_ran": f"REST: {stats['queries']} SOQL queries (+ query_more pages), "
+                        f"{stats['write_requests']} composite writes"}
 
 
 def first_syncs(setup, state, faults: str) -> dict:
@@ -115,7 +142,8 @@ def first_syncs(setup, state, faults: str) -> dict:
     second_writes = store.stats()["records_written"]
     third = run_sync(setup.connection, crm, setup.model(), setup.mapping, state)
     crm.close()
-    return {"wall_s": round(wall, 2), "api_calls": stats["api_calls"],
+    return {**plan_ran(setup.crm_name, stats), "wall_s": round(wall, 2),
+            "api_calls": stats["api_calls"],
             "http_429": stats["http_429"], "second_run_writes": second_writes,
             "second_run_calls": second.api_calls, "third_run_pulled": third.counts.pulled,
             "third_run_calls": third.api_calls}
@@ -190,7 +218,12 @@ def main() -> None:
     parser.add_argument("--new-lead-window-s", type=float, default=120.0)
     parser.add_argument("--memory", action="store_true",
                         help="only the 100,000-lead zero-latency first sync, for peak RSS")
+    parser.add_argument("--bulk-compare", action="store_true",
+                        help="Salesforce REST vs Bulk API 2.0: first sync and full rescan")
     args = parser.parse_args()
+    if args.bulk_compare:
+        print(json.dumps(bulk_compare(args.leads)))
+        return
     if args.memory:
         print(json.dumps(memory_run(args.crm, 100_000)))
         return
@@ -258,6 +291,62 @@ def memory_run(crm: str, leads: int) -> dict:
     return {"crm": crm, "leads": leads, "wall_s": round(time.perf_counter() - began, 1),
             **result, "bench_process_rss_mb":
             round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+COMPARE_CHILD = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from sync_support import environ
+from connector.config import ConnectionConfig
+from connector.crm import open_crm
+from connector.mapping import load_mapping
+from connector.model import load_model
+from connector.state import StateStore
+from connector.sync.engine import run_sync
+connection = ConnectionConfig.model_validate_json(sys.argv[2])
+model, mapping = load_model(sys.argv[3]), load_mapping(connection.mapping)
+out = {}
+with StateStore(sys.argv[4]) as state:
+    for run, full in (("first_sync", False), ("full_rescan", True)):
+        crm = open_crm(connection, environ=environ())
+        connect_calls = crm.usage().calls
+        began = time.perf_counter()
+        summary = run_sync(connection, crm, model, mapping, state, full=full)
+        out[run] = {"wall_s": round(time.perf_counter() - began, 1), "outcome": summary.outcome,
+                    "api_calls": summary.api_calls + connect_calls, "run_calls": summary.api_calls,
+                    "pulled": summary.counts.pulled, "written": summary.counts.written,
+                    "failed": summary.counts.failed, "bulk": dict(crm.bulk.stats)}
+        crm.close()
+peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
+out["peak_rss_mb"] = round(peak_kb / 1024, 1)
+print(json.dumps(out))
+"""
+REST_ONLY = {"bulk_query_threshold": 0, "bulk_write_threshold": 0}
+
+
+def bulk_compare(leads: int) -> dict:
+    """Salesforce REST vs Bulk API 2.0 on ``leads`` leads at zero latency (module docstring)."""
+    from sync_support import trained_model
+    tmp = Path(tempfile.mkdtemp(prefix="leadscore-bench-bulk-"))
+    model_dir = trained_model("salesforce", 20_000, tmp / "models")
+    result: dict = {"crm": "salesforce", "leads": leads, "latency_ms": 0}
+    for path, overrides in (("rest", REST_ONLY), ("bulk", {})):
+        with Sandbox(crms=("salesforce",), seed=seed(leads), daily_api_limit=1_000_000) as box:
+            setup = prepare(box, "salesforce", tmp / "unused", trained=model_dir, **overrides)
+            child = subprocess.run(
+                [sys.executable, "-c", COMPARE_CHILD, str(ROOT / "tests"),
+                 setup.connection.model_dump_json(), str(model_dir), str(tmp / f"{path}.sqlite")],
+                capture_output=True, text=True, check=True)
+            result[path] = json.loads(child.stdout.strip().splitlines()[-1])
+            result[path]["sandbox_api_calls"] = box.salesforce.stats()["api_calls"]
+    for run in ("first_sync", "full_rescan"):
+        rest, bulk = result["rest"][run]["api_calls"], result["bulk"][run]["api_calls"]
+        result[f"{run}_bulk_share_of_rest_calls"] = round(bulk / rest, 4)
+        result[f"{run}_bulk_wall_ratio"] = round(result["bulk"][run]["wall_s"]
+                                                 / max(result["rest"][run]["wall_s"], 0.1), 3)
+    result["bench_process_rss_mb"] = round(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return result
 
 
 if __name__ == "__main__":

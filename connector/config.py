@@ -26,14 +26,17 @@ from the environment (``LEADSCORE_STATE_URL``, ``LEADSCORE_CONNECTIONS__HS__API_
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from connector.cron import crontab_trigger, time_zone
@@ -65,6 +68,16 @@ DEFAULT_ENV: dict[str, dict[str, str]] = {
 """Default variable name per secret role, per CRM."""
 
 DEFAULT_OBJECT = {"salesforce": "Lead", "hubspot": "contacts"}
+
+
+def _loopback(host: str | None) -> bool:
+    """Whether ``host`` is this machine (where plain HTTP never leaves it)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
 
 
 class _Strict(BaseModel):
@@ -134,6 +147,22 @@ class ConnectionConfig(_Strict):
     bulk_write_threshold: int = Field(5_000, ge=0)
     bulk_page_records: int = Field(250_000, ge=1_000)
     schedule: Schedule = Field(default_factory=Schedule)
+
+    @field_validator("base_url", "token_url")
+    @classmethod
+    def _encrypted(cls, url: str | None) -> str | None:
+        # A typo (http:// for https://) would send the token or password in clear.
+        if url is None:
+            return url
+        parts = urlsplit(url)
+        if parts.scheme == "https" and parts.hostname:
+            return url
+        if parts.scheme == "http" and _loopback(parts.hostname):
+            return url
+        if parts.scheme == "http":
+            raise ValueError(f"{url!r} would send credentials unencrypted; use https:// "
+                             f"(plain http:// is accepted only for 127.0.0.1 or localhost)")
+        raise ValueError(f"{url!r} is not an https:// URL")
 
     @model_validator(mode="after")
     def _consistent(self) -> ConnectionConfig:

@@ -10,6 +10,7 @@ exit code; library code raises and lets callers decide.
     │   ├── MappingError                a mapping YAML: names file, line and key
     │   ├── CredentialsError            a secret is missing or the CRM refused it (names the variable)
     │   ├── CheckFailedError            `leadscore check` listed problems to fix
+│   ├── LeakageError                `train --strict`: a mapped field looks filled after the outcome
     │   ├── CRMPermissionError          missing scope / field-level security / field not writable
     │   └── StateStoreError             state database unreachable, or its schema is newer than us
     ├── RetryLaterError     exit 75     transient: the same call may succeed later
@@ -98,6 +99,13 @@ class CheckFailedError(FixConfigError):
     """``leadscore check`` found at least one problem the admin must fix."""
 
     default_hint = "Fix each problem listed above, then run `leadscore check` again."
+
+
+class LeakageError(FixConfigError):
+    """``train --strict`` found fields that look filled during the sales process."""
+
+    default_hint = ("Remove the fields named from the mapping's features (or train without "
+                    "--strict to keep them, at the figures the card shows).")
 
 
 class CRMPermissionError(FixConfigError):

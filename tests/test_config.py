@@ -89,6 +89,13 @@ def test_environment_overrides_file_keys(tmp_path, monkeypatch):
      "connections.hs.schedule: Value error, retrain_cron: '9' in day-of-week '9' is not a"),
     (("sync_every_minutes = 30", 'timezone = "Paris"'),
      "connections.hs.schedule: Value error, timezone: unknown time zone 'Paris'"),
+    (('api_reserve = 0.1', 'api_reserve = 0.1\nbase_url = "http://api.hubapi.com"'),
+     "connections.hs.base_url: Value error, 'http://api.hubapi.com' would send credentials "
+     "unencrypted; use https://"),
+    (('login_host = "test.salesforce.com"', 'token_url = "http://my.example.com/token"'),
+     "connections.sf.token_url: Value error, 'http://my.example.com/token' would send"),
+    (('api_reserve = 0.1', 'api_reserve = 0.1\nbase_url = "ftp://api.hubapi.com"'),
+     "connections.hs.base_url: Value error, 'ftp://api.hubapi.com' is not an https:// URL"),
 ])
 def test_errors_name_the_file_and_the_key(tmp_path, change, where):
     path = write(tmp_path, GOOD.replace(*change))
@@ -142,3 +149,10 @@ def test_a_missing_ca_file_is_a_config_error_naming_it(tmp_path):
     assert connection.model_copy(update={"ca_file": tmp_path / "ca.pem"}).ca_bundle() == str(
         tmp_path / "ca.pem")
     assert config.connection("hs").ca_bundle() is None
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8444", "http://localhost:8444",
+                                 "http://[::1]:8444", "https://api.hubapi.com"])
+def test_plain_http_is_accepted_only_on_this_machine(tmp_path, url):
+    path = write(tmp_path, GOOD.replace("api_reserve = 0.1", f'api_reserve = 0.1\nbase_url = "{url}"'))
+    assert load_config(path).connection("hs").base_url == url

@@ -17,7 +17,6 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy import inspect, text
 
 from connector.errors import ConnectionLockedError, StateStoreError
@@ -317,8 +316,8 @@ def _doomed_worker(state_url: str, lease_s: float) -> subprocess.Popen:
 
 
 def _wait_until_server_dropped_the_advisory_lock(store, connection: str) -> None:
-    """PostgreSQL reaps a killed client's session (and its advisory locks) asynchronously."""
-    deadline = time.monotonic() + 20
+    """PostgreSQL reaps a killed client's session (and its advisory locks) asynchronously;
+    pytest's timeout bounds the wait."""
     with store.engine.connect() as probe:
         while True:
             key = {"key": advisory_key(connection)}
@@ -327,7 +326,6 @@ def _wait_until_server_dropped_the_advisory_lock(store, connection: str) -> None
                 probe.commit()
                 return
             probe.commit()
-            assert time.monotonic() < deadline, "the server kept a killed session's lock for 20 s"
             time.sleep(0.05)
 
 

@@ -12,9 +12,10 @@ from rich.table import Table
 from connector.cli import app
 from connector.cli.progress import counted, tracking
 from connector.cli.terminal import clean, shown
-from connector.errors import ConfigError, RecordRejectedError
+from connector.errors import ConfigError, LeakageError, RecordRejectedError
 from connector.model import load_model, restore_model, train_model
 from connector.admin.report.build import write_report
+from connector.sync.training_inputs import point_in_time_inputs, pull_records
 from connector.sync.training_run import recorded_training
 from connector.sync.workspace import Workspace, open_workspace, pull_history
 from connector.sync.writeback import output_specs
@@ -40,20 +41,25 @@ def _pull_all(workspace: Workspace) -> list[dict]:
 
 
 def train_connection(workspace: Workspace, *, force: bool = False, min_closed: int | None = None,
-                     min_positive: int | None = None):
-    """Pull the connection's history and train (promotion is the model's decision), recorded
-    as a ``retrain`` run under the connection's lock."""
+                     min_positive: int | None = None, strict: bool = False):
+    """Pull the connection's history and train on point-in-time inputs (promotion is the
+    model's decision), recorded as a ``retrain`` run under the connection's lock."""
     crm = workspace.open_crm()
 
-    def pull_and_train():
-        records = _pull(workspace, crm)
+    def pull_and_train(state):
+        with tracking(f"{workspace.name}: pulling records") as tracker:
+            records = list(counted(pull_records(crm, workspace.mapping), tracker))
+        with tracking(f"{workspace.name}: point-in-time inputs"):
+            inputs = point_in_time_inputs(crm, workspace.mapping, state, workspace.name,
+                                          records)
         with tracking(f"{workspace.name}: training on {len(records):,} records"):
-            return train_model(records, workspace.mapping, model_dir=workspace.model_dir,
-                               force=force, min_closed=min_closed, min_positive=min_positive)
+            return train_model(inputs.records, workspace.mapping, model_dir=workspace.model_dir,
+                               force=force, min_closed=min_closed, min_positive=min_positive,
+                               point_in_time=inputs, strict=strict)
 
     try:
         with workspace.state() as state:
-            return recorded_training(workspace.name, crm, state, pull_and_train)
+            return recorded_training(workspace.name, crm, state, lambda: pull_and_train(state))
     finally:
         crm.close()
 
@@ -65,6 +71,8 @@ def train(connection: str = CONNECTION, config: Path = CONFIG,
           min_positive: int = typer.Option(None, help="Override the minimum of conversions."),
           restore: str = typer.Option(None, "--restore", help="Make an earlier VERSION current "
                                       "again instead of training."),
+          strict: bool = typer.Option(False, "--strict", help="Refuse to promote a model when a "
+                                      "mapped field looks filled during the sales process."),
           as_json: bool = typer.Option(False, "--json", help="Print the result as JSON.")) -> None:
     """Train on the connection's closed leads; promote only a model that is not worse."""
     workspace = open_workspace(config, connection)
@@ -73,7 +81,7 @@ def train(connection: str = CONNECTION, config: Path = CONFIG,
         typer.echo(f"{connection}: model {model.version} is current again")
         return
     result = train_connection(workspace, force=force, min_closed=min_closed,
-                              min_positive=min_positive)
+                              min_positive=min_positive, strict=strict)
     if as_json:
         typer.echo(json.dumps({"version": result.version, "promoted": result.promoted,
                                "decision": result.card.get("decision"),
@@ -82,6 +90,9 @@ def train(connection: str = CONNECTION, config: Path = CONFIG,
         return
     for warning in result.warnings:
         Console(stderr=True).print(f"[yellow]warning:[/] {shown(warning)}", highlight=False)
+    if strict and result.card.get("leaks"):
+        raise LeakageError(f"{connection}: model {result.version} {result.card['decision']}; "
+                           "see the warnings above")
     verdict = "promoted" if result.promoted else "saved but NOT promoted"
     auc = result.metrics.get("roc_auc")
     typer.echo(f"{connection}: model {result.version} {verdict}"

@@ -81,21 +81,37 @@ round trip per five calls (about 4.1 searches a second at 100 ms latency). HubSp
 answers carry no rate-limit headers to read the limit from (the emulator's neither); an
 ``X-HubSpot-RateLimit-Secondly`` header, if a portal sends one, is adopted."""
 SEARCH_LIMIT_HEADER = "X-HubSpot-RateLimit-Secondly"
-_SEARCH_PACERS: dict[tuple[str, str], Pacer] = {}
-_SEARCH_PACERS_LOCK = threading.Lock()
+_PACERS: dict[tuple[str, str, str], Pacer] = {}
+_PACERS_LOCK = threading.Lock()
+
+
+def _shared_pacer(bucket: str, base_url: str, token: str, make: Callable[[], Pacer]) -> Pacer:
+    """The pacer of one rate bucket of one portal and app, shared by every client in this
+    process: HubSpot counts per app token, so two connections on one portal (or a client
+    created right after another one's sweep: the scheduler's jobs, a status check) draw on one
+    window instead of each using most of the limit."""
+    key = (bucket, base_url.rstrip("/"), hashlib.sha256(token.encode()).hexdigest()[:16])
+    with _PACERS_LOCK:
+        pacer = _PACERS.get(key)
+        if pacer is None:
+            pacer = _PACERS[key] = make()
+        return pacer
 
 
 def search_pacer_for(base_url: str, token: str) -> Pacer:
-    """The search pacer of one portal and app, shared by every client in this process: the
-    search bucket is per account, and a client created right after another one's sweep (the
-    scheduler's jobs, a status check) must not start with an empty window."""
-    key = (base_url.rstrip("/"), hashlib.sha256(token.encode()).hexdigest()[:16])
-    with _SEARCH_PACERS_LOCK:
-        pacer = _SEARCH_PACERS.get(key)
-        if pacer is None:
-            pacer = _SEARCH_PACERS[key] = Pacer(SEARCH_PER_SECOND, 1.0, headroom=1.0,
-                                                slack=SEARCH_SLACK, until_answer=True)
-        return pacer
+    """The search API's per-second pacer of one portal and app (see :func:`_shared_pacer`)."""
+    return _shared_pacer("search", base_url, token, lambda: Pacer(
+        SEARCH_PER_SECOND, 1.0, headroom=1.0, slack=SEARCH_SLACK, until_answer=True))
+
+
+def pacer_for(base_url: str, token: str, fixed_limit: int | None = None) -> Pacer:
+    """The 10-second pacer of one portal and app (see :func:`_shared_pacer`); a limit fixed in
+    the config (``rate_limit_per_10s``) is applied to it."""
+    pacer = _shared_pacer("ten_secondly", base_url, token,
+                          lambda: Pacer(fixed_limit or DEFAULT_LIMIT_PER_10S, 10.0))
+    if fixed_limit and pacer.limit != fixed_limit:
+        pacer.set_limit(fixed_limit, 10.0)
+    return pacer
 CONNECT_TIMEOUT_S = 10.0
 
 
@@ -137,7 +153,8 @@ class HubSpotCRM:
         self.counter = CallCounter()
         self._credentials = credentials
         self._fixed_limit = connection.rate_limit_per_10s
-        self.pacer = Pacer(self._fixed_limit or DEFAULT_LIMIT_PER_10S, 10.0)
+        self.pacer = pacer_for(connection.base_url, credentials.secret("access_token"),
+                               self._fixed_limit)
         self.search_pacer = search_pacer_for(connection.base_url,
                                              credentials.secret("access_token"))
         self.timeout = (CONNECT_TIMEOUT_S, connection.timeout_seconds)

@@ -1,16 +1,13 @@
-"""Pulling HubSpot records page by page: a keyset search sweep, for full loads and increments.
+"""Pulling HubSpot records page by page: incremental keyset searches, and full loads.
 
-**Every pull** is ``POST .../search`` sorted by ``hs_object_id``, 200 records a call, continued
-with ``hs_object_id > last id`` instead of the ``after`` offset; an incremental pull (a cursor)
-adds ``stamp >= cursor - overlap``, a full load (no cursor) has no stamp filter. Why search for
-the full load too: it returns 200 records a call where the list API returns 100, so a first
-sync costs half the read calls (20,000 contacts: 100 searches instead of 200 list pages), and
-the search bucket (5 a second) is separate from the 10-second one that writes use, so reading
-and writing overlap without competing. The list API would read faster in wall time (19 calls a
-second at Professional) but with twice the calls, and the daily allowance and the 10-second
-bucket shared with the portal's other apps are what a first sync must spare. Search's index
-lags writes by "a few moments" (crm-api-notes 2.3); a record created just before a sweep and
-missed by it is read by the next pull, which starts ``overlap`` minutes before the sweep began.
+**Incremental pulls** (a cursor) are ``POST .../search`` sorted by ``hs_object_id``, 200
+records a call, filtered on ``stamp >= cursor - overlap`` and continued with ``hs_object_id >
+last id`` instead of the ``after`` offset. **Full loads** (no cursor: a first sync, ``--full``,
+a rescoring after a promotion) read with the list API and search side by side, on their two
+separate rate buckets (:mod:`connector.crm.hubspot_split`): the fastest plan the documented
+limits allow. Search's index lags writes by "a few moments" (crm-api-notes 2.3); a record
+created just before a sweep and missed by it is read by the next pull, which starts
+``overlap`` minutes before the sweep began.
 
 Why keyset paging rather than the usual ascending-timestamp sort with offsets, restarted before
 the 10,000th result: offsets count positions in a live result set, and the sync engine writes
@@ -21,9 +18,9 @@ unread records. Keyset paging on the id never skips, never comes near the 10,000
 
 Sweeps end at the server's time when they started (the ``Date`` header of their first answer,
 minus a second for its rounding): whatever changed after that is read by the next pull.
-Mid-sweep pages carry a cursor with ``resume`` so a crash resumes where it stopped. A cursor
-left mid-way through a **list-API** full load by an earlier version (``resume.mode == "list"``)
-is finished with the list API it started with (:func:`_list_sweep`); nothing starts one now.
+Mid-sweep pages carry a cursor with ``resume`` so a crash resumes where it stopped. Cursors
+left mid-way by earlier versions are finished the way they started: a list-API load
+(``resume.mode == "list"``, :func:`_list_sweep`) or a keyset search load (``"search"``).
 """
 
 from __future__ import annotations
@@ -35,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubspot.crm.objects import Filter, FilterGroup, PublicObjectSearchRequest
 
+from connector.crm.hubspot_split import split_sweep
 from connector.records import Cursor, Page, Record, SeenWindow, parse_stamp
 
 if TYPE_CHECKING:
@@ -65,6 +63,8 @@ def pull(crm: HubSpotCRM, stamp_property: str, cursor: Cursor | None, fields: li
     names = list(dict.fromkeys([stamp_property, *fields]))
     if cursor.stamp is None and resume.get("mode") == "list":
         return _list_sweep(crm, stamp_property, names, fields, window, resume)
+    if cursor.stamp is None and resume.get("mode") in (None, "split"):
+        return split_sweep(crm, stamp_property, names, fields, window, resume)
     return _search_sweep(crm, stamp_property, names, fields, cursor, window, resume)
 
 

@@ -36,7 +36,9 @@ from connector.model.features import FeatureEncoder, FeatureMatrix, parse_time
 from connector.mapping import Mapping, to_number
 from connector.model import artifacts, metrics
 from connector.model.candidates import Candidate, default_candidates, fresh
+from connector.model.point_in_time import PointInTime
 from connector.model.profile import build_profile
+from connector.model.validation import compare_with_today
 from connector.model.scoring import ScoringModel, tier_cuts, to_scores, to_tiers
 
 NEAR_TIE = 0.005          # holdout ROC AUC; inside this the simpler candidate wins
@@ -201,9 +203,16 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
                 force: bool = False, min_closed: int | None = None,
                 min_positive: int | None = None, now: datetime | None = None,
                 candidates: list[Candidate] | None = None,
-                stop: threading.Event | None = None) -> TrainResult:
+                stop: threading.Event | None = None,
+                point_in_time: PointInTime | None = None, strict: bool = False) -> TrainResult:
     """Train on the closed ``records`` as the mapping reads them, save a version under
     ``model_dir`` and promote it to ``current`` if it earns it (or ``force``).
+
+    With ``point_in_time`` (:mod:`connector.model.point_in_time`), ``records`` are its
+    point-in-time records: the card counts each kind of input, the holdout figures are theirs,
+    and today's-values validation is shown beside them with the fields that make them differ.
+    Its leaks (and the validation gap) become warnings; with ``strict`` a model with any leak
+    warning is saved but not promoted (the CLI then refuses).
 
     Raises NotEnoughDataError below ``min_closed`` closed leads or ``min_positive`` conversions
     (defaults: the mapping's ``training`` section), and StopRequestedError between two fits
@@ -261,6 +270,17 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
         **metrics.summary(y[hold], base)}
     live = _current_auc(model_dir, rows[hold], y[hold])
     promoted, why = _promotion(product["roc_auc"], baseline, live, force)
+    leaks = list(point_in_time.leaks) if point_in_time else []
+    validation = None
+    if point_in_time is not None and any(kind != "today" for kind in point_in_time.kinds):
+        validation, gap = compare_with_today(
+            point_in_time, rows, y, n_hold, mapping, product["roc_auc"],
+            lambda X, y_, roles: _fit(fresh(winner), X, y_, roles, early_stop=True))
+        leaks += gap
+    warnings += [leak.line() for leak in leaks]
+    if strict and leaks:
+        promoted, why = False, ("refused (--strict): likely leakage in "
+                                + ", ".join(dict.fromkeys(leak.field for leak in leaks)))
 
     version = artifacts.next_version(model_dir)
     card = {
@@ -277,6 +297,10 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
         "calibration": {"method": "platt on newest closed", "slope": slope,
                         "intercept": intercept},
         "scale": mapping.scoring.scale, "tier_cuts": [list(c) for c in cuts],
+        "inputs": point_in_time.card() if point_in_time else {"today": len(rows)},
+        "validation": validation,
+        "leaks": [{"field": k.field, "detector": k.detector, "seen": k.seen, "advice": k.advice}
+                  for k in leaks],
         "warnings": warnings, "train_s": round(time.perf_counter() - started, 2),
         "libraries": {"numpy": np.__version__, "scikit-learn": sklearn.__version__,
                       "xgboost": xgboost.__version__},

@@ -9,7 +9,9 @@ TLS too, with a certificate from the same CA (``info["hubspot"]["ca_file"]``, an
         sandbox.info["salesforce"]["token_url"]
         sandbox.salesforce.hidden_outcomes()
 
-With ``port=N`` Salesforce listens on N and HubSpot on N+1; ``port=0`` picks free ports.
+With ``port=N`` Salesforce listens on N and HubSpot on N+1; ``port=0`` picks free ports. While
+it runs, ``FACTS_FILE`` in its directory holds its ports, CA file, throwaway credentials and
+what it was seeded with, for ``leadscore init --sandbox`` to read.
 ``session_lifetime_s`` is the Salesforce session timeout, counted from a session's last activity
 (Salesforce's inactivity timeout), not from its issue.
 """
@@ -17,14 +19,15 @@ With ``port=N`` Salesforce listens on N and HubSpot on N+1; ``port=0`` picks fre
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from connector.sandbox.faults import FaultPlan
 from connector.sandbox.hubspot_ratelimit import RateLimits
-from connector.sandbox.seeding import SeedData, load_bank, load_csv
-from connector.sandbox.server import ServerThread, ensure_tls_files
+from connector.sandbox.seeding import SeedData, bank_csv_path, load_bank, load_csv
+from connector.sandbox.server import ServerThread, ensure_tls_files, write_private
 
 SALESFORCE_DEFAULTS = {
     "username": "admin@sandbox.leadscore.dev",
@@ -37,8 +40,11 @@ HUBSPOT_DEFAULTS = {"access_token": "sandbox-hubspot-token"}
 CRMS = ("salesforce", "hubspot")
 SANDBOX_DIR = ".leadscore-sandbox"
 """Default folder (relative to the working directory) of a long-running sandbox's CA and keys."""
+FACTS_FILE = "sandbox.json"
+"""The running sandbox's facts in its directory (see :meth:`Sandbox.facts`); removed at stop."""
 
-__all__ = ["Sandbox", "SALESFORCE_DEFAULTS", "HUBSPOT_DEFAULTS", "CRMS", "SANDBOX_DIR"]
+__all__ = ["Sandbox", "SALESFORCE_DEFAULTS", "HUBSPOT_DEFAULTS", "CRMS", "SANDBOX_DIR",
+           "FACTS_FILE"]
 
 
 def _seed_data(seed: str | Path | SeedData | None) -> SeedData | None:
@@ -76,6 +82,7 @@ class Sandbox:
         self.hubspot = None
         self._servers: dict[str, ServerThread] = {}
         self.info: dict[str, dict] = {}
+        self.seeded: dict[str, str | None] = {"kind": "none", "source": None}
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -85,12 +92,16 @@ class Sandbox:
             self.directory = Path(tempfile.mkdtemp(prefix="leadscore-sandbox-"))
         try:
             data = _seed_data(self._seed)
+            if data is not None:
+                bank = data.source == str(bank_csv_path())
+                self.seeded = {"kind": "bank" if bank else "csv", "source": data.source}
             next_port = self.port
             if "salesforce" in self.crms:
                 self._start_salesforce(next_port, data)
                 next_port = next_port + 1 if next_port else 0
             if "hubspot" in self.crms:
                 self._start_hubspot(next_port, data)
+            write_private(self.directory / FACTS_FILE, json.dumps(self.facts(), indent=1).encode())
         except BaseException:
             self.stop()
             raise
@@ -101,6 +112,13 @@ class Sandbox:
         for server in self._servers.values():
             server.stop()
         self._servers.clear()
+        if self.directory is not None:
+            facts = self.directory / FACTS_FILE
+            try:
+                if json.loads(facts.read_text(encoding="utf-8")).get("pid") == os.getpid():
+                    facts.unlink()  # ours (another sandbox may have started in this folder since)
+            except (OSError, ValueError):
+                pass
         if self.directory is not None and not self._keep_directory:
             shutil.rmtree(self.directory, ignore_errors=True)
             self.directory = None
@@ -135,6 +153,7 @@ class Sandbox:
         jwt = JWTKeyPair(jwt_dir / "jwt-private-key.pem", jwt_dir / "jwt-cert.pem")
         if not (jwt.key_file.is_file() and jwt.cert_file.is_file()):
             jwt = make_jwt_keypair(jwt_dir)
+        jwt.key_file.chmod(0o600)  # a key written by an older version may be wider
         self.salesforce = SalesforceOrg(
             daily_api_limit=self._options["daily_api_limit"],
             session_lifetime_s=self._options["session_lifetime_s"],
@@ -175,6 +194,14 @@ class Sandbox:
             "tier": self._options["hubspot_tier"],
             "admin_url": f"{server.base_url}/__sandbox",
         }
+
+    def facts(self) -> dict:
+        """What a client needs to reach this sandbox: :attr:`info` per CRM with absolute file
+        paths, what it was seeded with (``kind``: ``bank``, ``csv`` or ``none``) and its pid.
+        Its credentials are the sandbox's own throwaway ones."""
+        crms = {crm: {key: str(Path(value).resolve()) if key.endswith("_file") and value else value
+                      for key, value in facts.items()} for crm, facts in self.info.items()}
+        return {"pid": os.getpid(), "seed": self.seeded, **crms}
 
     def info_json(self) -> str:
         """``info`` as one line of JSON (what ``leadscore sandbox --json`` prints first)."""

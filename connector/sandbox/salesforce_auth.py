@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from connector.sandbox.server import write_private
+
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 LOGIN_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
 
@@ -47,7 +49,7 @@ def make_jwt_keypair(directory: Path) -> JWTKeyPair:
             .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=365))
             .sign(key, hashes.SHA256()))
     pair = JWTKeyPair(directory / "jwt-private-key.pem", directory / "jwt-cert.pem")
-    pair.key_file.write_bytes(key.private_bytes(
+    write_private(pair.key_file, key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     pair.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return pair

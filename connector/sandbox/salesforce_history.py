@@ -95,11 +95,12 @@ class FieldHistory:
         ``at`` (wire form) defaults to the row's ``SystemModstamp``; seeding passes
         ``created_row=False`` (history is not back-filled for imported records).
         """
-        stamp = _to_seconds(at or new["SystemModstamp"])
         if old is None:
             if created_row:
+                stamp = _to_seconds(at or new["SystemModstamp"])
                 self._add(new["Id"], CREATED, None, None, None, stamp, user_id)
             return
+        stamp = _to_seconds(at or new["SystemModstamp"])
         for name in self.tracked:
             before, after = old.get(name), new.get(name)
             if before != after:

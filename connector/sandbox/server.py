@@ -8,6 +8,7 @@ trust explicitly, so nothing ever switches verification off.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -29,11 +30,19 @@ class TLSFiles:
     key_file: Path
 
 
+def write_private(path: Path, data: bytes) -> None:
+    """Write a private key readable by its owner only (0600 from the start, no window)."""
+    path.unlink(missing_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+        out.write(data)
+
+
 def ensure_tls_files(directory: Path) -> TLSFiles:
     """The CA and 127.0.0.1/localhost certificate in ``directory``, created if any is missing."""
     files = TLSFiles(directory / "sandbox-ca.pem", directory / "server-cert.pem",
                      directory / "server-key.pem")
     if all(path.is_file() for path in (files.ca_file, files.cert_file, files.key_file)):
+        files.key_file.chmod(0o600)  # a key written by an older version may be wider
         return files
     directory.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA(organization_name="leadscore sandbox CA")
@@ -42,7 +51,7 @@ def ensure_tls_files(directory: Path) -> TLSFiles:
     cert.cert_chain_pems[0].write_to_path(str(files.cert_file))
     for extra in cert.cert_chain_pems[1:]:
         extra.write_to_path(str(files.cert_file), append=True)
-    cert.private_key_pem.write_to_path(str(files.key_file))
+    write_private(files.key_file, cert.private_key_pem.bytes())
     return files
 
 

@@ -49,7 +49,7 @@ from connector.state import StateStore, utcnow
 from connector.sync.engine import RunSummary, run_sync
 from connector.sync.maintenance import KIND as MAINTENANCE, run_maintenance
 from connector.sync.training_run import recorded_training, verdict
-from connector.sync.workspace import pull_history
+from connector.sync.training_inputs import point_in_time_inputs
 
 log = logging.getLogger("leadscore")
 MAX_SYNC_JITTER_S = 300.0
@@ -167,10 +167,14 @@ class ConnectionWorker:
 
     def _retrain(self) -> str:
         crm = self.crm()
-        result = recorded_training(
-            self.name, crm, self.state,
-            lambda: train_model(pull_history(crm, self.mapping, stop=self.stop), self.mapping,
-                                model_dir=self.model_dir, stop=self.stop))
+
+        def pull_and_train():
+            inputs = point_in_time_inputs(crm, self.mapping, self.state, self.name,
+                                          stop=self.stop)
+            return train_model(inputs.records, self.mapping, model_dir=self.model_dir,
+                               stop=self.stop, point_in_time=inputs)
+
+        result = recorded_training(self.name, crm, self.state, pull_and_train)
         return f"retrain {self.name}: {verdict(result)}"
 
 

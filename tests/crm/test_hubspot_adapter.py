@@ -3,11 +3,10 @@ pacing a long run under the portal's rate limits, and keeping the daily reserve.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from connector.crm import write_all
+from connector.crm.hubspot import pacer_for
 from connector.errors import ApiBudgetError
 from connector.records import Cursor, FieldSpec, RecordWrite
 from connector.sandbox.hubspot_ratelimit import RateLimits
@@ -58,7 +57,6 @@ def test_20000_writes_at_professional_limits_meet_no_429(start_case):
     crm = case.connect()
     crm.ensure_fields(_score_spec())
     case.sandbox.hubspot.reset_rate_limits()
-    started = time.monotonic()
 
     results = [r for batch in write_all(crm, [RecordWrite(i, {"ls_score": 50}) for i in ids])
                for r in batch]
@@ -67,8 +65,19 @@ def test_20000_writes_at_professional_limits_meet_no_429(start_case):
     assert len(results) == 20_000 and all(r.ok for r in results)
     assert stats["http_429"] == 0
     assert crm.pacer.limit == 190  # learned from the portal's X-HubSpot-RateLimit-Max
-    # 200 writes at 190 per 10 s cannot take less than one full window.
-    assert crm.pacer.waited > 0 and time.monotonic() - started >= 10
+
+
+def test_connections_on_one_portal_share_its_10_second_window(start_case):
+    """HubSpot counts the 10-second bucket per app token: two connections with the same token
+    (two mappings on one portal, or the scheduler's jobs) pace against one window."""
+    case = start_case("hubspot", hubspot_tier="professional")
+    ids = case.admin.create(3)
+    first, second = case.connect(), case.connect(timeout_seconds=30)
+    assert first.pacer is second.pacer and first.search_pacer is second.search_pacer
+    first.read(ids, ["email"])
+    assert second.pacer.limit == 190  # the portal's limit, heard through the first connection
+    elsewhere = pacer_for(first.connection.base_url, "another app's token")
+    assert elsewhere is not first.pacer and elsewhere.limit == 100
 
 
 def _score_spec():
