@@ -257,6 +257,17 @@ class Credentials(_Strict):
         return ", ".join(self.env_names.values())
 
 
+class FleetConfig(_Strict):
+    """Fleet mode (``leadscore run --fleet`` and ``leadscore worker``): the Celery broker, and
+    how soon a dead worker's job is picked up again (the message comes back after
+    ``visibility_timeout_seconds``; the connection's lease frees after ``lease_seconds``).
+    ``LEADSCORE_FLEET__BROKER_URL`` overrides the URL (it may hold a password)."""
+
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    lease_seconds: float = Field(300.0, gt=0)
+    visibility_timeout_seconds: int = Field(3600, ge=1)
+
+
 class Config(BaseSettings):
     """The whole ``leadscore.toml``: where state and models live, and every connection."""
 
@@ -267,6 +278,7 @@ class Config(BaseSettings):
     state_url: str = "sqlite:///leadscore-state.db"
     model_dir: Path = Path("models")
     connections: dict[str, ConnectionConfig] = Field(default_factory=dict)
+    fleet: FleetConfig = Field(default_factory=FleetConfig)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings,

@@ -26,6 +26,7 @@ from connector.crm import CRM, open_crm
 from connector.errors import CheckFailedError, CredentialsError, FixConfigError
 from connector.model.features import FeatureEncoder
 from connector.admin.check_fields import Finding, input_findings, output_findings
+from connector.admin.leak_check import sample_leaks
 from connector.mapping import Mapping
 from connector.model.train import closed_history, leakage_warnings
 from connector.records import FieldCatalog
@@ -119,8 +120,12 @@ def _check_live(report: CheckReport, crm: CRM, mapping: Mapping, sample_size: in
         return  # a pull would be refused for the missing fields; nothing to profile
     sample = sample_records(crm, mapping.input_fields(), size=sample_size)
     report.sample = sample.describe()
-    report.findings += data_findings(report, mapping, catalog, sample) or [Finding.ok(
-        "data", f"{report.sample}: features filled, both outcomes present, no leakage found")]
+    leaks = sample_leaks(crm, sample, [f.field for f in mapping.features], mapping.outcome_of,
+                         mapping.outcome.fields(), mapping.time_field)
+    report.findings += data_findings(report, mapping, catalog, sample) + [
+        Finding.warning("data", leak.field, f"likely leakage: {leak.seen}", leak.advice)
+        for leak in leaks] or [Finding.ok(
+            "data", f"{report.sample}: features filled, both outcomes present, no leakage found")]
 
 
 def _hidden_outputs(crm: CRM, mapping: Mapping, catalog: FieldCatalog) -> set[str]:

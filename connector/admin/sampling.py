@@ -14,7 +14,7 @@ full pull keeps an even stride of records instead.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from connector.crm import CRM
@@ -34,6 +34,7 @@ class Sample:
     complete: bool
     oldest: datetime | None = None
     newest: datetime | None = None
+    ids: list[str] = field(default_factory=list)  # the records' ids, in the same order
 
     def describe(self) -> str:
         """A short phrase for reports: all records, or a sample and its time span."""
@@ -81,7 +82,7 @@ def sample_records(crm: CRM, fields: Sequence[str], *, size: int = SAMPLE_SIZE) 
     if len(first) <= size:
         stamps = [r.stamp for r in first]
         return Sample([dict(r.values) for r in first], True, min(stamps, default=None),
-                      max(stamps, default=None))
+                      max(stamps, default=None), [r.id for r in first])
     # No assumption on the CRM's record order (by stamp or by id): only stamps are compared.
     oldest = min(r.stamp for r in first)
     newest = _newest_stamp(crm, fields, oldest, max(r.stamp for r in first))
@@ -96,7 +97,8 @@ def sample_records(crm: CRM, fields: Sequence[str], *, size: int = SAMPLE_SIZE) 
         # the same records and say nothing about history. Read everything once instead,
         # keeping an even spread in pull order.
         chosen = {r.id: r for r in _strided(crm.pull_changed(None, fields), size)}
-    return Sample([dict(r.values) for r in chosen.values()], False, oldest, newest)
+    return Sample([dict(r.values) for r in chosen.values()], False, oldest, newest,
+                  list(chosen))
 
 
 def _strided(pages: Iterable, size: int) -> list[Record]:

@@ -26,8 +26,10 @@ from connector.errors import ConfigError
 from connector.model.features import FeatureEncoder, FeatureMatrix, parse_time
 from connector.mapping import Feature, Outcome, to_number
 from connector.model.metrics import single_field_strength
+from connector.model.leaks import Leak
 from connector.model.train import leakage_warnings
 from connector.records import FieldCatalog, FieldInfo
+from connector.admin.leak_check import sample_leaks
 from connector.admin.sampling import SAMPLE_SIZE, Sample, profile, sample_records
 
 SPARSE = 0.05
@@ -225,8 +227,10 @@ def _leaks(features: list[Feature], time_field: str, outcome: Outcome,
     return found
 
 
-def suggest_mapping(crm: str, catalog: FieldCatalog, sample: Sample) -> Suggestion:
-    """The suggested mapping for ``catalog``'s object, judged on ``sample`` (pure)."""
+def suggest_mapping(crm: str, catalog: FieldCatalog, sample: Sample,
+                    leaks: Sequence[Leak] = ()) -> Suggestion:
+    """The suggested mapping for ``catalog``'s object, judged on ``sample`` (pure); ``leaks``
+    (closed/open gaps, history timing: :mod:`connector.admin.leak_check`) are left out too."""
     if crm not in RULES:
         raise ConfigError(f"no outcome rule known for {crm}; write the mapping by hand from "
                           "the examples in mappings/")
@@ -246,9 +250,12 @@ def suggest_mapping(crm: str, catalog: FieldCatalog, sample: Sample) -> Suggesti
             result.features.append(feature)
         else:
             result.left_out.append((info.name, reason))
-    leaks = _leaks(result.features, rule["time_field"], outcome, sample.records)
-    result.features = [f for f in result.features if f.field not in leaks]
-    result.left_out += [(name, f"leakage: {why}") for name, why in leaks.items()]
+    found = _leaks(result.features, rule["time_field"], outcome, sample.records)
+    for leak in leaks:
+        if any(f.field == leak.field for f in result.features):
+            found.setdefault(leak.field, f"it {leak.seen}; {leak.advice}")
+    result.features = [f for f in result.features if f.field not in found]
+    result.left_out += [(name, f"leakage: {why}") for name, why in found.items()]
     if not result.features:
         raise ConfigError(f"no field of {catalog.object_name} looks usable as a feature in "
                           f"{sample.describe()}; write the mapping by hand")
@@ -270,7 +277,10 @@ def suggest_for_connection(crm: CRM, connection: ConnectionConfig, *,
               if _static_reason(info, connection.crm, rule_fields) is None]
     wanted += [name for name in (*rule_fields, rule["time_field"]) if name in catalog]
     sample = sample_records(crm, wanted, size=sample_size)
-    return suggest_mapping(connection.crm, catalog, sample)
+    outcome = Outcome.model_validate({k: rule[k] for k in ("converted_when", "lost_when")})
+    leaks = sample_leaks(crm, sample, [n for n in wanted if n != rule["time_field"]],
+                         outcome.of, sorted(rule_fields), rule["time_field"])
+    return suggest_mapping(connection.crm, catalog, sample, leaks)
 
 
 HEADER = ("Suggested by `leadscore mappings suggest` for {crm} {object}, from {sample}. A "

@@ -62,10 +62,27 @@ def sync(
 
 
 @app.command()
-def run(config: Path = typer.Option(None, "--config", help=CONFIG_HELP)) -> None:
+def run(config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
+        fleet: bool = typer.Option(False, "--fleet", help="Enqueue the jobs for `leadscore "
+                                   "worker` processes (Celery, Redis) instead of running them.")
+        ) -> None:
     """Run the scheduler: hourly sync, new-leads job and weekly retraining per connection."""
     configure_logging()
+    if fleet:
+        from connector.sync.fleet import run_scheduler as run_fleet
+        run_fleet(config)
+        return
     run_scheduler(config)
+
+
+@app.command()
+def worker(config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
+           concurrency: int = typer.Option(1, "--concurrency", min=1,
+                                           help="Worker processes on this machine.")) -> None:
+    """Run fleet workers: the jobs `leadscore run --fleet` enqueues, for every connection."""
+    configure_logging()
+    from connector.sync.fleet import start_worker
+    start_worker(config, concurrency=concurrency)
 
 
 def _table(entry: dict) -> Table:
@@ -109,6 +126,7 @@ def status(
     connection: str = typer.Option(None, "--connection", "-c", help="Only this connection."),
     config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    fleet: bool = typer.Option(False, "--fleet", help="Also the fleet's queues and workers."),
 ) -> None:
     """Last runs, failures waiting, cursor lag, model, API allowance and next runs."""
     settings = load_config(config)
@@ -116,9 +134,21 @@ def status(
         settings.connection(connection)  # a clear error for an unknown name
     with StateStore(settings.state_url) as state:
         entries = gather_status(settings, state, utcnow(), connection=connection)
+    queues = None
+    if fleet:
+        from connector.sync.fleet import fleet_status
+        queues = fleet_status(settings)
     if as_json:
-        typer.echo(json.dumps(entries, indent=1))
+        typer.echo(json.dumps({"connections": entries, "fleet": queues} if fleet else entries,
+                              indent=1))
         return
+    if queues is not None:
+        workers = ", ".join(queues["workers"]) or "none answering"
+        typer.echo(f"fleet: broker {queues['broker']}, workers: {workers}")
+        for name, queue in queues["queues"].items():
+            age = queue["oldest_waiting_s"]
+            typer.echo(f"  queue {name}: {queue['waiting']} waiting"
+                       + (f", oldest {age:,.0f} s" if age is not None else ""))
     console = Console()
     for entry in entries:
         console.print(_table(entry))

@@ -41,6 +41,16 @@ def value_as_of(today: Any, changes: Sequence[FieldChange], moment: datetime) ->
     return today
 
 
+def close_moment(changes: Sequence[FieldChange], outcome_fields: Sequence[str],
+                 created: datetime | None) -> datetime | None:
+    """When the lead reached its outcome: the last change of an outcome field after the
+    record's creation (values written at creation, as HubSpot's history shows them, are no
+    close), or None when the history shows no such change."""
+    moments = [c.at for c in changes if c.field in outcome_fields
+               and (created is None or c.at > created)]
+    return max(moments) if moments else None
+
+
 def salesforce_changes(rows: Iterable[dict], fields: set[str]) -> dict[str, list[FieldChange]]:
     """LeadHistory rows (``LeadId, Field, OldValue, NewValue, CreatedDate``; ordered by
     ``CreatedDate, Id``) -> record id -> changes of ``fields``."""

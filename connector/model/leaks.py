@@ -25,10 +25,10 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from connector.crm.history import FieldChange
+from connector.crm.history import FieldChange, close_moment
 from connector.mapping import canonical, to_number
 from connector.model.features import parse_time
 
@@ -122,14 +122,20 @@ def closed_open_gaps(records: Sequence[dict], fields: Sequence[str],
 
 
 def set_after_outcome(today: dict[str, dict], history: dict[str, list[FieldChange]],
-                      fields: Sequence[str], outcome_fields: Sequence[str]) -> list[Leak]:
+                      fields: Sequence[str], outcome_fields: Sequence[str],
+                      time_field: str) -> list[Leak]:
     """Fields that the history shows set at or after the outcome on most closed leads
-    (``today``: closed lead id -> values today)."""
+    (``today``: closed lead id -> values today; the close is an outcome field's change after
+    the creation the time field gives)."""
     moments: dict[str, datetime] = {}
     for record_id, changes in history.items():
-        closes = [c.at for c in changes if c.field in outcome_fields]
-        if record_id in today and closes:
-            moments[record_id] = max(closes)
+        if record_id not in today:
+            continue
+        epoch = parse_time(today[record_id].get(time_field))
+        created = None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+        moment = close_moment(changes, outcome_fields, created)
+        if moment is not None:
+            moments[record_id] = moment
     found = []
     for name in fields:
         judged = [i for i in moments if _filled(today[i].get(name))]

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from connector.crm.history import FieldChange, value_as_of
+from connector.crm.history import FieldChange, close_moment, value_as_of
 from connector.mapping import Mapping, canonical
+from connector.model.features import parse_time
 from connector.model.leaks import Leak
 from connector.state.feature_log import LoggedInputs
 
@@ -60,10 +61,10 @@ class PointInTime:
         return card
 
 
-def close_moment(changes: Sequence[FieldChange], outcome_fields: Sequence[str]) -> datetime | None:
-    """When the lead reached its outcome: the last change of an outcome field, or None."""
-    moments = [c.at for c in changes if c.field in outcome_fields]
-    return max(moments) if moments else None
+def created_at(values: dict[str, Any], time_field: str) -> datetime | None:
+    """The record's creation time from its time field, or None when unreadable."""
+    epoch = parse_time(values.get(time_field))
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
 
 
 def rebuild(today: dict[str, Any], changes: Sequence[FieldChange], fields: Sequence[str],
@@ -89,7 +90,7 @@ def assemble(closed: Sequence[tuple[str, dict[str, Any]]], mapping: Mapping,
     for record_id, today in closed:
         entries = logged.get(record_id)
         changes = (history or {}).get(record_id) or []
-        moment = close_moment(changes, outcome_fields)
+        moment = close_moment(changes, outcome_fields, created_at(today, mapping.time_field))
         if entries:
             chosen = entries[-1] if last else entries[0]
             values = {**today, **{k: v for k, v in chosen.values.items() if k in features}}

@@ -384,11 +384,14 @@ class StateStore(LifecycleOps):
 
     # -- locking ---------------------------------------------------------------------------------
 
-    def lock(self, connection: str, *, lease_s: float = DEFAULT_LEASE_S,
+    lease_s: float = DEFAULT_LEASE_S
+    """Lease length of :meth:`lock` (fleet mode sets its own)."""
+
+    def lock(self, connection: str, *, lease_s: float | None = None,
              owner: str | None = None) -> ConnectionLock:
         """The per-connection worker lock (not yet acquired; use ``with store.lock(name):``)."""
-        return ConnectionLock(self.engine, connection, clock=self.clock, lease_s=lease_s,
-                              owner=owner)
+        return ConnectionLock(self.engine, connection, clock=self.clock,
+                              lease_s=lease_s or self.lease_s, owner=owner)
 
     def lock_holder(self, connection: str) -> tuple[str, datetime] | None:
         """``(owner, lease expiry)`` of whoever holds ``connection`` now, or None."""

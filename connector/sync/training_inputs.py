@@ -67,5 +67,5 @@ def point_in_time_inputs(crm: CRM, mapping: Mapping, state: StateStore, connecti
     result.leaks = closed_open_gaps([v for _, v in pulled], features, mapping.outcome_of,
                                     mapping.time_field)
     result.leaks += set_after_outcome(dict(closed), history or {}, features,
-                                      mapping.outcome.fields())
+                                      mapping.outcome.fields(), mapping.time_field)
     return result

@@ -90,7 +90,7 @@ def test_history_showing_the_value_set_at_the_close_is_flagged(rated):
             changes.append(FieldChange("Rating", closed_at, None, lead["Rating"]))
         history[lead["Id"]], today[lead["Id"]] = changes, lead
     leaks = set_after_outcome(today, history, ["Rating", "Visits", "Referrer"],
-                              ["IsConverted", "Status"])
+                              ["IsConverted", "Status"], "CreatedDate")
     assert [leak.field for leak in leaks] == ["Rating"]
     assert "set at or after the outcome on 100% of 1,602 closed leads" in leaks[0].seen
 
