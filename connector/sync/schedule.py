@@ -161,9 +161,17 @@ class ConnectionWorker:
 
     def maintenance(self) -> str | None:
         """The daily job: retention and the reconciliation of removed records."""
-        return self._guarded("maintenance", lambda: run_maintenance(
-            self.name, self.crm(), self.state, retention_days=self.connection.retention_days,
-            clock=self.clock).line(), wait=True)
+        return self._guarded("maintenance", self._maintenance, wait=True)
+
+    def _maintenance(self) -> str:
+        return run_maintenance(self.name, self.crm(), self.state,
+                               retention_days=self.connection.retention_days,
+                               clock=self.clock).line()
+
+    def last_maintenance(self) -> datetime | None:
+        """When the maintenance job last ran (None: never)."""
+        last = self.state.last_runs(self.name, limit=1, kinds=[MAINTENANCE])
+        return last[0].started_at if last else None
 
     def _retrain(self) -> str:
         crm = self.crm()
@@ -196,12 +204,11 @@ def add_jobs(scheduler: BaseScheduler, worker: ConnectionWorker, *,
                       id=f"{name}:new_leads", name=f"new leads {name}", coalesce=True,
                       max_instances=1, misfire_grace_time=schedule.new_leads_every_minutes * 60,
                       replace_existing=True)
-    last = worker.state.last_runs(name, limit=1, kinds=[MAINTENANCE])
+    last = worker.last_maintenance()
     scheduler.add_job(worker.maintenance, IntervalTrigger(days=1), id=f"{name}:maintenance",
                       name=f"maintenance {name}", coalesce=True, max_instances=1,
                       misfire_grace_time=12 * 3600, replace_existing=True,
-                      next_run_time=max(now, last[0].started_at + timedelta(days=1))
-                      if last else now)
+                      next_run_time=max(now, last + timedelta(days=1)) if last else now)
     first_retrain = now if current_version(worker.model_dir) is None else None
     scheduler.add_job(worker.retrain, retrain_trigger(schedule),
                       id=f"{name}:retrain", name=f"retrain {name}", coalesce=True,
