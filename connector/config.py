@@ -118,6 +118,28 @@ class Schedule(_Strict):
         return self
 
 
+class ControlGroup(_Strict):
+    """A hashed control group: ``share`` of the leads are scored but never written to the CRM.
+
+    A lead is in the control group when the first 8 bytes of ``sha256(salt + ":" + lead id)``,
+    read as a big-endian unsigned integer and divided by 2**64, are below ``share``: the same
+    answer on every run and every machine (see :func:`connector.sync.pilot.in_control`).
+    ``share = 0`` switches the group off (its leads are written at the next sync).
+    """
+
+    share: float = Field(0.2, ge=0.0, le=0.5)
+    salt: str = Field(min_length=8, max_length=200)
+
+
+class Webhook(_Strict):
+    """A JSON POST for every callback task (e.g. a chat's incoming webhook). The URL is a secret
+    (it carries its own token), so the config names the environment variable that holds it."""
+
+    url_env: str = Field(min_length=1)
+    max_attempts: int = Field(5, ge=1, le=50)
+    timeout_seconds: float = Field(10.0, gt=0.0, le=120.0)
+
+
 class ConnectionConfig(_Strict):
     """One org or portal: which CRM, how to reach and authenticate, how hard to use its API."""
 
@@ -147,6 +169,8 @@ class ConnectionConfig(_Strict):
     bulk_write_threshold: int = Field(5_000, ge=0)
     bulk_page_records: int = Field(250_000, ge=1_000)
     schedule: Schedule = Field(default_factory=Schedule)
+    control: ControlGroup | None = None
+    webhook: Webhook | None = None
 
     @field_validator("base_url", "token_url")
     @classmethod
@@ -308,6 +332,12 @@ _dotenv: dict[str, str] = {}
 
 def _environment() -> dict[str, str]:
     return {**_dotenv, **os.environ}
+
+
+def environment() -> dict[str, str]:
+    """The variables secrets are read from: the process environment over the ``.env`` file
+    found beside the config at load."""
+    return _environment()
 
 
 def config_path(explicit: str | Path | None = None) -> Path:

@@ -9,6 +9,7 @@ plain load. The examples in ``mappings/`` show every key.
 from __future__ import annotations
 
 import math
+import string
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -248,6 +249,43 @@ class Training(_Strict):
     retention_days: Annotated[int, Field(ge=1)] = 400
 
 
+SUBJECT_FIELDS = frozenset({"tier", "score", "previous_tier"})
+
+
+class Callbacks(_Strict):
+    """A follow-up task for the lead's owner when a new or rescored lead enters ``tier``
+    (Salesforce ``Task``, HubSpot task associated with the record); never for control leads.
+
+    ``subject`` may use ``{tier}``, ``{score}`` and ``{previous_tier}``; the task is due
+    ``due_in_hours`` after the lead entered the tier. ``owner_field`` is the record's owner
+    (default: ``OwnerId`` on Salesforce, ``hubspot_owner_id`` on HubSpot).
+    """
+
+    enabled: bool = True
+    tier: str = "Hot"
+    subject: Annotated[str, Field(min_length=1, max_length=255)] = (
+        "Call back: {tier} lead (score {score})")
+    due_in_hours: Annotated[float, Field(ge=0, le=24 * 90)] = 0.0
+    priority: Literal["High", "Normal", "Low"] = "High"
+    owner_field: str | None = None
+
+    @model_validator(mode="after")
+    def _known_placeholders(self) -> Callbacks:
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(self.subject) if name}
+        except ValueError as error:
+            raise ValueError(f"subject: {error}") from None
+        unknown = sorted(names - SUBJECT_FIELDS)
+        if unknown:
+            raise ValueError(f"subject uses {{{unknown[0]}}}; use only "
+                             f"{', '.join('{' + n + '}' for n in sorted(SUBJECT_FIELDS))}")
+        return self
+
+    def owner(self, crm: str) -> str:
+        """The CRM field that holds the lead's owner."""
+        return self.owner_field or ("OwnerId" if crm == "salesforce" else "hubspot_owner_id")
+
+
 class Mapping(_Strict):
     """A validated mapping file."""
 
@@ -260,6 +298,7 @@ class Mapping(_Strict):
     scoring: Scoring = Scoring()
     baseline: Baseline | None = None
     training: Training = Training()
+    callbacks: Callbacks | None = None
     source: str | None = Field(default=None, exclude=True)
 
     def outcome_of(self, record: dict[str, Any]) -> bool | None:
@@ -293,6 +332,9 @@ def _cross_checks(m: Mapping) -> list[tuple[tuple, str, str]]:
                              f"{seen_out[field.casefold()]}", "give each output its own field"))
         seen_out.setdefault(field.casefold(), role)
     outcome_fields = {f.casefold() for f in m.outcome.fields()}
+    if m.callbacks is not None and m.callbacks.tier not in {t.name for t in m.scoring.tiers}:
+        problems.append((("callbacks", "tier"), f"callbacks tier {m.callbacks.tier!r} is not "
+                         "one of the scoring tiers", "use a tier name from scoring.tiers"))
     seen_feat: set[str] = set()
     for i, feat in enumerate(m.features):
         key = feat.field.casefold()

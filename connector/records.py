@@ -338,6 +338,42 @@ class WriteResult:
 
 
 @dataclass(frozen=True)
+class TaskRequest:
+    """A follow-up task to create for one record's owner (see :meth:`CRM.create_tasks`).
+
+    ``ref`` is our own key for the task, unique per lead and tier entry; it is written into the
+    task's description so :meth:`CRM.find_tasks` can tell whether a task was already created
+    (the crash window between the CRM creating it and us recording it). ``owner_id`` None
+    leaves the owner to the CRM (the integration user).
+    """
+
+    ref: str
+    record_id: str
+    owner_id: str | None
+    subject: str
+    description: str
+    due: datetime
+    priority: str = "High"
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """What happened to one :class:`TaskRequest`: ``task_id`` when created, else the CRM's
+    ``code`` and ``reason``; ``transient`` when the same request may succeed later."""
+
+    ref: str
+    task_id: str | None = None
+    code: str | None = None
+    reason: str | None = None
+    transient: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Whether the task exists."""
+        return self.task_id is not None
+
+
+@dataclass(frozen=True)
 class ApiUsage:
     """API calls this client made, and the CRM's daily allowance where it reports one."""
 

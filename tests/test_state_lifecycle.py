@@ -64,7 +64,8 @@ def test_forget_reports_what_it_removed(store, clock):
                           retention_days=400)
     counts = store.forget("sf", ["00Qgone"])
     assert counts == {"records": 1, "failures": 1, "pending_changes": 0, "audit": 1,
-                      "feature_log": 1}
+                      "feature_log": 1, "pilot_leads": 0, "callback_tasks": 0,
+                      "webhook_outbox": 0}
     assert list(store.feature_log.entries("sf")) == ["00Qkeep"]
     assert "00Qgone" not in _dump(store)
     assert [e for e, _ in store.removal_events("sf", "00Qgone")] == ["forgotten"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -11,18 +12,29 @@ from connector.config import load_config
 from connector.mapping import load_mapping
 from connector.model import train_model
 from connector.records import FieldCatalog, FieldInfo
-from connector.admin.sampling import Sample
+from connector.admin.sampling import Sample, sample_records
 from connector.sandbox import Sandbox
 from connector.admin.suggest import sentinel_values, suggest_mapping
 from connector.sync.workspace import Workspace, pull_history
-from connector.sync.writeback import output_specs
 from tests.admin_support import small_seed, write_config
 
 OUTCOME_FIELDS = {"IsConverted", "Status", "ConvertedDate", "ConvertedAccountId",
                   "ConvertedContactId", "ConvertedOpportunityId"}
 
 
+def _touch_open_leads(org) -> int:
+    """What a sync leaves behind: every open lead written today, years after the rest of the
+    history (the same values, new stamps)."""
+    lead = org.sobject("Lead")
+    open_ids = list(org.hidden_outcomes())
+    for record_id in open_ids:
+        org.update(lead, record_id, {"LastName": lead.rows[record_id]["LastName"]})
+    return len(open_ids)
+
+
 def test_on_the_bank_demo_the_suggestion_checks_and_trains_without_edits(tmp_path, capsys):
+    """Suggest and check read the same sample and apply the same rules: no field suggest keeps
+    is one check then flags."""
     with Sandbox(crms=("salesforce",), seed="bank", directory=tmp_path / "sandbox") as sandbox:
         config = write_config(tmp_path, sandbox, sf_mapping="mappings/suggested-salesforce.yaml")
         args = ["--connection", "salesforce", "--config", str(config)]
@@ -37,20 +49,47 @@ def test_on_the_bank_demo_the_suggestion_checks_and_trains_without_edits(tmp_pat
         assert pdays.missing_values == [999]  # "never contacted", not 999 days ago
         assert all(not f.missing_values for f in mapping.features if f.field != "Pdays__c")
 
+        assert main(["fields", "create", *args, "--grant", "LeadScore_Integration"]) == 0
+        capsys.readouterr()
+        assert main(["check", *args, "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        about_kept = [f for f in report["findings"]
+                      if f["subject"] in features and f["severity"] != "ok"]
+        assert about_kept == []
+        assert report["sample"].startswith("a sample of 5,000 of the records")
+        assert report["sample"] in " ".join(text.replace("#", " ").split())  # what suggest judged
+
         workspace = Workspace(load_config(config), "salesforce")
         crm = workspace.open_crm()
         try:
-            crm.ensure_fields(output_specs(mapping))  # `leadscore fields create`
-            for spec in output_specs(mapping):
-                sandbox.salesforce.grant_field_access(spec.name)
-            capsys.readouterr()
-            assert main(["check", *args]) == 0, capsys.readouterr().out
             result = train_model(pull_history(crm, mapping), mapping,
                                  model_dir=tmp_path / "models")
         finally:
             crm.close()
     assert result.version == "v0001" and result.metrics["roc_auc"] > 0.65, result.metrics
     assert not [w for w in result.warnings if "leakage" in w]
+
+
+def test_the_sample_keeps_its_size_and_records_after_a_sync(tmp_path):
+    """After a sync every open lead carries today's stamp, years after the rest of the history:
+    the time windows between are empty. The sample still takes ``size`` records spread over the
+    history, the same ones on every run, whichever fields are asked for."""
+    with Sandbox(crms=("salesforce",), seed=small_seed(tmp_path, rows=1500),
+                 directory=tmp_path / "sandbox") as sandbox:
+        assert _touch_open_leads(sandbox.salesforce) == 300
+        workspace = Workspace(load_config(write_config(tmp_path, sandbox)), "salesforce")
+        crm = workspace.open_crm()
+        try:
+            samples = [sample_records(crm, fields, size=400) for fields in (
+                ["LastName", "Age__c", "IsConverted"], ["LastName"], ["LastName", "Job__c"])]
+        finally:
+            crm.close()
+    names = [[r["LastName"] for r in sample.records] for sample in samples]
+    assert [len(n) for n in names] == [400, 400, 400] and len(set(names[0])) == 400
+    assert names[0] == names[1] == names[2]
+    # Spread: both the untouched closed history and the leads written today are in it.
+    touched = sum(int(name.split()[1]) > 1200 for name in names[0])  # the newest 20 % are open
+    assert 40 <= touched <= 360, touched
 
 
 def test_hubspot_suggestion_leaves_out_outcome_personal_free_text_and_leaks(tmp_path, capsys):

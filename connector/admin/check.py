@@ -30,11 +30,10 @@ from connector.admin.leak_check import sample_leaks
 from connector.mapping import Mapping
 from connector.model.train import closed_history, leakage_warnings
 from connector.records import FieldCatalog
-from connector.admin.sampling import SAMPLE_SIZE, Sample, profile, sample_records
+from connector.admin.sampling import SAMPLE_SIZE, Sample, data_problem, profile, sample_records
 from connector.sync.workspace import open_workspace
 from connector.sync.writeback import output_specs
 
-SPARSE = 0.05  # a feature filled on fewer records than this adds little and is worth a look
 MIN_CLOSED_FOR_LEAKAGE = 20
 
 
@@ -147,14 +146,9 @@ def data_findings(report: CheckReport, mapping: Mapping, catalog: FieldCatalog,
         info = catalog.get(feature.field)
         report.features.append({**prof.as_dict(), "kind": feature.kind,
                                 "crm_type": info.crm_type if info else None})
-        if prof.filled < SPARSE:
-            findings.append(Finding.warning(
-                "data", feature.field, f"filled on only {prof.filled:.1%} of {sample.describe()}",
-                "leave it in only if it is filled more often on newer leads"))
-        elif prof.distinct == 1:
-            findings.append(Finding.warning(
-                "data", feature.field, f"has the same value on every one of {sample.describe()}",
-                "remove it from features: a constant says nothing about a lead"))
+        problem = data_problem(prof, sample)
+        if problem:
+            findings.append(Finding.warning("data", feature.field, *problem))
     outcomes = [mapping.outcome_of(r) for r in records]
     converted, lost = outcomes.count(True), outcomes.count(False)
     report.outcomes = {"converted": converted, "lost": lost, "closed": converted + lost,

@@ -35,6 +35,10 @@ auth = "jwt"
 login_host = "login.salesforce.com"
 # Stop a run before the org's daily API allowance falls below this share (others need it too).
 api_reserve = 0.2
+# A pilot (README: Running a pilot): hold back a control group that is scored but never
+# written, and post each callback task to a chat webhook whose URL is in the named variable.
+# control = {share = 0.2, salt = "pick-a-secret-salt"}
+# webhook = {url_env = "LEADSCORE_HOT_WEBHOOK"}
 
 [connections.salesforce.env]
 # Names of the variables holding this connection's secrets (these are the defaults).

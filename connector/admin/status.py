@@ -78,6 +78,17 @@ def _allowance(runs: list[RunInfo], reserve: float) -> dict[str, Any]:
             "as_of": _iso(latest.ended_at or latest.started_at)}
 
 
+def pilot_status(config: Config, state: StateStore, name: str) -> dict[str, Any]:
+    """The pilot of ``name``: control group share and sizes, callback tasks by status, and
+    webhook deliveries (``dead``: the dead letters)."""
+    connection = config.connection(name)
+    control = connection.control
+    return {"control_share": control.share if control else None,
+            "groups": state.pilot.group_sizes(name),
+            "callbacks": state.pilot.callback_counts(name),
+            "webhook": state.pilot.webhook_counts(name) if connection.webhook else None}
+
+
 def connection_status(config: Config, state: StateStore, name: str, now: datetime, *,
                       runs: int = 5) -> dict[str, Any]:
     """Everything ``status`` shows about connection ``name`` as a JSON-ready dict."""
@@ -106,6 +117,7 @@ def connection_status(config: Config, state: StateStore, name: str, now: datetim
         "locked_by": {"owner": holder[0], "lease_until": _iso(holder[1])} if holder else None,
         "next_runs": {job: _iso(at) for job, at in
                       next_runs(connection.schedule, last_start, now).items()},
+        "pilot": pilot_status(config, state, name),
     }
 
 

@@ -30,9 +30,8 @@ from connector.model.leaks import Leak
 from connector.model.train import leakage_warnings
 from connector.records import FieldCatalog, FieldInfo
 from connector.admin.leak_check import sample_leaks
-from connector.admin.sampling import SAMPLE_SIZE, Sample, profile, sample_records
+from connector.admin.sampling import SAMPLE_SIZE, Sample, data_problem, profile, sample_records
 
-SPARSE = 0.05
 MAX_CATEGORY_VALUES = 50  # more distinct texts than this in the sample: free text
 SUSPECT_AUC = 0.85  # no single fact known before a sale usually ranks closed leads this well
 PERIOD_SHARE = 0.7  # on the demo: economic indices 0.84-0.97, every lead attribute under 0.3
@@ -168,14 +167,14 @@ def sentinel_values(values: Sequence[float]) -> list[float]:
     return found
 
 
-def _candidate(info: FieldInfo, records: Sequence[dict], time_field: str
-               ) -> tuple[Feature | None, str]:
-    """The feature a field would make on ``records``, or None and why not."""
+def _candidate(info: FieldInfo, sample: Sample, time_field: str) -> tuple[Feature | None, str]:
+    """The feature a field would make on ``sample``, or None and why not (sparse and constant
+    fields by the rule ``check`` applies too)."""
+    records = sample.records
     prof = profile(records, info.name)
-    if prof.filled < SPARSE:
-        return None, f"filled on only {prof.filled:.1%} of the sampled records (under 5%)"
-    if prof.distinct <= 1:
-        return None, "the same value on every sampled record"
+    problem = data_problem(prof, sample)
+    if problem:
+        return None, problem[0]
     label = info.label.strip() or info.name
     if info.kind == "number" and (share := period_share(records, info.name, time_field)) \
             >= PERIOD_SHARE:
@@ -245,7 +244,7 @@ def suggest_mapping(crm: str, catalog: FieldCatalog, sample: Sample,
         reason = _static_reason(info, crm, set(outcome.fields()))
         feature = None
         if reason is None:
-            feature, reason = _candidate(info, sample.records, rule["time_field"])
+            feature, reason = _candidate(info, sample, rule["time_field"])
         if feature is not None:
             result.features.append(feature)
         else:

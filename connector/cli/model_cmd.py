@@ -15,6 +15,7 @@ from connector.cli.terminal import clean, shown
 from connector.errors import ConfigError, LeakageError, RecordRejectedError
 from connector.model import load_model, restore_model, train_model
 from connector.admin.report.build import write_report
+from connector.admin.report.pilot import gather_pilot
 from connector.sync.training_inputs import point_in_time_inputs, pull_records
 from connector.sync.training_run import recorded_training
 from connector.sync.workspace import Workspace, open_workspace, pull_history
@@ -129,7 +130,16 @@ def report(connection: str = CONNECTION, config: Path = CONFIG,
            out: Path = typer.Option(Path("report.html"), "--out", help="HTML file to write.")) -> None:
     """Write the model report: one self-contained HTML file."""
     workspace = open_workspace(config, connection)
-    typer.echo(f"wrote {write_report(workspace, out, records=_pull_all(workspace))}")
+    crm = workspace.open_crm()
+    try:
+        records = _pull(workspace, crm)
+        with workspace.state() as state:
+            control = workspace.connection.control
+            pilot = gather_pilot(state, crm, workspace.mapping, workspace.name,
+                                 control.share if control else None)
+    finally:
+        crm.close()
+    typer.echo(f"wrote {write_report(workspace, out, records=records, pilot=pilot)}")
 
 
 @fields_app.command("create")

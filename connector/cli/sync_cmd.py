@@ -108,6 +108,21 @@ def _table(entry: dict) -> Table:
     table.add_row("API allowance", "unknown" if api["daily_max"] is None else
                   f"{api['daily_used']:,} used, {api['daily_left']:,} left of "
                   f"{api['daily_max']:,} (reserve {api['reserve']:.0%})")
+    pilot = entry["pilot"]
+    groups = pilot["groups"]
+    if pilot["control_share"] is not None or groups["control"]:
+        share = pilot["control_share"]
+        table.add_row("control group", f"{groups['control']:,} leads held back, "
+                      f"{groups['scored']:,} scored and written"
+                      + (f" (share {share:.0%})" if share is not None else " (switched off, "
+                         f"{groups['released']:,} since written)"))
+    if pilot["callbacks"]:
+        table.add_row("callback tasks", ", ".join(f"{n:,} {status}" for status, n in
+                                                  sorted(pilot["callbacks"].items())))
+    if pilot["webhook"] is not None:
+        hook = pilot["webhook"]
+        table.add_row("webhook", f"{hook['sent']:,} sent, {hook['pending']:,} pending, "
+                      f"{hook['dead']:,} dead letters")
     holder = entry["locked_by"]
     table.add_row("running now", shown(holder["owner"]) if holder else "no")
     for job, at in entry["next_runs"].items():

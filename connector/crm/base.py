@@ -33,6 +33,8 @@ from connector.records import (
     Record,
     RecordWrite,
     Removals,
+    TaskRequest,
+    TaskResult,
     WriteResult,
 )
 
@@ -143,6 +145,30 @@ class CRM(Protocol):
         the others: records the CRM rejects for transient reasons are re-sent once, the rest
         reported with the CRM's code and message.
         Raises ``ValueError`` if ``batch`` is larger than :attr:`write_batch_size`.
+        """
+
+    def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[TaskResult]:
+        """Create one follow-up task per request: at most :attr:`write_batch_size`, one API call
+        (Salesforce composite collection of ``Task``; HubSpot ``tasks`` batch create); one
+        result per request, in the order given.
+
+        Each task is linked to its record (Salesforce ``WhoId``; HubSpot the default task ->
+        record association, 204 for contacts), assigned to ``owner_id`` (else the CRM's
+        default, the integration user), due at ``due``, and carries ``ref`` in its description.
+        A request the CRM refuses (a deleted record, an inactive owner) gets the CRM's code and
+        reason; the others are still created. Not idempotent by itself: a request whose outcome
+        is unknown (a crash, a timeout) must be checked with :meth:`find_tasks` before it is
+        sent again. Raises ``ValueError`` past :attr:`write_batch_size` requests.
+        """
+
+    def find_tasks(self, tasks: Sequence[TaskRequest]) -> dict[str, str]:
+        """``{ref: task id}`` of the requests whose task already exists: a task linked to the
+        request's record whose description contains its ``ref``.
+
+        Reads only what the CRM answers consistently right after a write (Salesforce SOQL;
+        HubSpot v4 association reads and batch reads by id, never the search index, which lags
+        a few seconds), so a task created just before a crash is found. At most
+        :attr:`write_batch_size` requests; two API calls on HubSpot, one on Salesforce.
         """
 
     def usage(self) -> ApiUsage:

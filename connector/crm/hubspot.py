@@ -28,12 +28,15 @@ from hubspot import HubSpot
 from hubspot.crm.objects import (
     BatchInputSimplePublicObjectBatchInput, BatchReadInputSimplePublicObjectId, Filter,
     FilterGroup, PublicObjectSearchRequest, SimplePublicObjectBatchInput, SimplePublicObjectId)
+from hubspot.crm.associations.v4.exceptions import ApiException as AssociationsApiException
 from hubspot.crm.objects.exceptions import ApiException as ObjectsApiException
+from hubspot.crm.objects.tasks.exceptions import ApiException as TasksApiException
 from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
 from urllib3.util.retry import Retry
 
 from connector.config import ConnectionConfig, Credentials
 from connector.crm.base import checked_write
+from connector.crm import hubspot_tasks
 from connector.crm.history import HISTORY_BATCH, FieldChange, hubspot_changes
 from connector.crm.hubspot_fields import NOTHING_TO_GRANT, ensure_properties, property_info
 from connector.crm.hubspot_pull import pull, record_of
@@ -58,10 +61,13 @@ from connector.records import (
     Record,
     RecordWrite,
     Removals,
+    TaskRequest,
+    TaskResult,
     WriteResult,
 )
 
-API_ERRORS = (ObjectsApiException, PropertiesApiException)  # each SDK package has its own tree
+API_ERRORS = (ObjectsApiException, PropertiesApiException,  # each SDK package has its own tree
+              TasksApiException, AssociationsApiException)
 ERRORS = ErrorTable("hubspot", {
     (401, None): CredentialsError,
     (403, None): CRMPermissionError,  # MISSING_SCOPES
@@ -169,6 +175,8 @@ class HubSpotCRM:
         self.basic_api, self.search_api = objects.basic_api, objects.search_api
         self.batch_api = objects.batch_api
         self.properties_api, self.groups_api = properties.core_api, properties.groups_api
+        self.tasks_batch_api = objects.tasks.batch_api
+        self.associations_batch_api = self.client.crm.associations.v4.batch_api
         self._catalog: FieldCatalog | None = None
         self.budget = ApiBudget("hubspot", connection.api_reserve)
         self.server_time = datetime.now(UTC)  # the CRM's clock, from each answer's Date header
@@ -393,6 +401,20 @@ class HubSpotCRM:
                     reason="HubSpot answered without this record or an error for it")
                 for w in writes]
 
+    # -- callback tasks --------------------------------------------------------------------------
+
+    def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[TaskResult]:
+        """One ``tasks`` batch create with associations; see :mod:`.hubspot_tasks`."""
+        if len(tasks) > self.write_batch_size:
+            raise ValueError(f"at most {self.write_batch_size} tasks per call, got {len(tasks)}")
+        return hubspot_tasks.create_tasks(self, tasks, WRITE_ERRORS)
+
+    def find_tasks(self, tasks: Sequence[TaskRequest]) -> dict[str, str]:
+        """v4 association read plus a batch read of the tasks; see :mod:`.hubspot_tasks`."""
+        if len(tasks) > self.write_batch_size:
+            raise ValueError(f"at most {self.write_batch_size} tasks per call, got {len(tasks)}")
+        return hubspot_tasks.find_tasks(self, tasks)
+
     # -- usage -----------------------------------------------------------------------------------
 
     def usage(self) -> ApiUsage:
@@ -402,7 +424,7 @@ class HubSpotCRM:
     def close(self) -> None:
         """Close the SDK's connection pools."""
         for api in (self.basic_api, self.search_api, self.batch_api, self.properties_api,
-                    self.groups_api):
+                    self.groups_api, self.tasks_batch_api, self.associations_batch_api):
             api.api_client.rest_client.pool_manager.clear()
 
 

@@ -25,6 +25,7 @@ from connector.crm.pacing import ApiBudget
 from connector.crm.salesforce_auth import fetch_token
 from connector.crm.salesforce_access import check_name, grant_access
 from connector.crm.salesforce_bulk import SalesforceBulk
+from connector.crm import salesforce_tasks
 from connector.crm.salesforce_fields import ensure_custom_fields, field_info, security_steps
 from connector.crm.salesforce_removals import removed_since
 from connector.crm.transport import (
@@ -53,6 +54,8 @@ from connector.records import (
     RecordWrite,
     Removals,
     SeenWindow,
+    TaskRequest,
+    TaskResult,
     WriteResult,
     parse_stamp,
 )
@@ -365,6 +368,20 @@ class SalesforceCRM:
         return WriteResult(write.record_id, ok=False, field=(error.get("fields") or [None])[0],
                            code=code, reason=error.get("message"),
                            transient=code in TRANSIENT_RECORD_CODES)
+
+    # -- callback tasks --------------------------------------------------------------------------
+
+    def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[TaskResult]:
+        """``Task`` records in one composite collection; see :mod:`.salesforce_tasks`."""
+        if len(tasks) > self.write_batch_size:
+            raise ValueError(f"at most {self.write_batch_size} tasks per call, got {len(tasks)}")
+        return salesforce_tasks.create_tasks(self._call, tasks)
+
+    def find_tasks(self, tasks: Sequence[TaskRequest]) -> dict[str, str]:
+        """One SOQL query over the leads' tasks; see :mod:`.salesforce_tasks`."""
+        if len(tasks) > self.write_batch_size:
+            raise ValueError(f"at most {self.write_batch_size} tasks per call, got {len(tasks)}")
+        return salesforce_tasks.find_tasks(self._call, tasks)
 
     # -- usage -----------------------------------------------------------------------------------
 

@@ -101,6 +101,7 @@ class Sandbox:
                 next_port = next_port + 1 if next_port else 0
             if "hubspot" in self.crms:
                 self._start_hubspot(next_port, data)
+            self.directory.mkdir(parents=True, exist_ok=True)  # a HubSpot-only run makes no CA
             write_private(self.directory / FACTS_FILE, json.dumps(self.facts(), indent=1).encode())
         except BaseException:
             self.stop()

@@ -66,6 +66,8 @@ _ROUTES = (  # (method or None, pattern, route name) in match order
     ("POST", r"/crm/v3/objects/[^/]+", "hubspot.create"),
     ("GET", r"/crm/v3/objects/[^/]+/[^/]+", "hubspot.get"),
     ("PATCH", r"/crm/v3/objects/[^/]+/[^/]+", "hubspot.update"),
+    ("POST", r"/crm/v4/associations/[^/]+/[^/]+/batch/read", "hubspot.associations"),
+    ("GET", r"/crm/v4/objects/[^/]+/[^/]+/associations/[^/]+", "hubspot.associations"),
     (None, r"/crm/v3/properties/[^/]+/groups(/[^/]+)?", "hubspot.properties.groups"),
     (None, r"/crm/v3/properties/.*", "hubspot.properties"),
 )
@@ -345,6 +347,18 @@ class HubSpotApp:
                                           context if context["objectWriteTraceId"] else {}))
         return _batch_answer(201, started, results, errors, self.portal.now())
 
+    # -- v4 associations -------------------------------------------------------------------------
+
+    async def association_batch_read(self, request: Request, otype) -> tuple[int, dict]:
+        started, body = self.portal.now(), await _body(request)
+        results, errors = self.portal.association_batch_read(
+            otype, request.path_params["to"], body)
+        return _batch_answer(200, started, results, errors, self.portal.now())
+
+    async def associations_of(self, request: Request, otype) -> tuple[int, dict]:
+        return 200, {"results": self.portal.associations_of(
+            otype, request.path_params["oid"], request.path_params["to"])}
+
     # -- properties ------------------------------------------------------------------------------
 
     async def all_properties(self, request: Request, otype) -> tuple[int, dict]:
@@ -438,6 +452,10 @@ def build_app(portal: HubSpotPortal, *, plan_of):
         Route(objects + "/{oid}", wrap(app.archive_object), methods=["DELETE"]),
         Route(objects + "/{oid}", wrap(app.get_object), methods=["GET"]),
         Route(objects + "/{oid}", wrap(app.update_object), methods=["PATCH"]),
+        Route("/crm/v4/associations/{otype}/{to}/batch/read", wrap(app.association_batch_read),
+              methods=["POST"]),
+        Route("/crm/v4/objects/{otype}/{oid}/associations/{to}", wrap(app.associations_of),
+              methods=["GET"]),
         Route(f"{props}/groups", wrap(app.all_groups), methods=["GET", "POST"]),
         Route(props + "/groups/{name}", wrap(app.one_group), methods=["GET"]),
         Route(props, wrap(app.all_properties), methods=["GET", "POST"]),

@@ -19,13 +19,14 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 
+from connector.sandbox.hubspot_associations import Associations, TaskRoutes
 from connector.sandbox.hubspot_errors import (
     invalid_json, iso_ms, not_found, property_values_error, validation_error)
 from connector.sandbox.hubspot_properties import PropertyRegistry
 from connector.sandbox.hubspot_ratelimit import RateLimiter, RateLimits
 from connector.sandbox.hubspot_records import RecordStore
 from connector.sandbox.hubspot_recycle import Recycle
-from connector.sandbox.hubspot_schema import OBJECT_TYPES, ObjectType
+from connector.sandbox.hubspot_schema import OBJECT_TYPES, OWNERS, ObjectType
 from connector.sandbox.hubspot_search import compile_search
 from connector.sandbox.seeding import SeedData, SeedRow, close_time
 from connector.sandbox.timeline import CloseRequest, close
@@ -39,7 +40,7 @@ STAT_KEYS = ("api_calls", "http_429", "write_requests", "records_written", "reco
              "search_calls", "internal_errors")
 
 
-class HubSpotPortal(Recycle):
+class HubSpotPortal(TaskRoutes, Recycle):
     """One HubSpot account with a private app: records, property definitions, limits, stats.
 
     ``tier`` picks the rate limits (see :class:`RateLimits`); ``clock`` returns epoch seconds
@@ -56,6 +57,7 @@ class HubSpotPortal(Recycle):
         self._types = {key: t for t in OBJECT_TYPES for key in (t.name, t.type_id)}
         self.registry = PropertyRegistry(OBJECT_TYPES)
         self.store = RecordStore(OBJECT_TYPES, self.registry)
+        self.associations = Associations()
         self._search_cache: tuple[str, int, list[str]] | None = None
         self._archived, self._merged_into = {}, {}
         self._hidden: dict[str, bool] = {}
@@ -103,8 +105,10 @@ class HubSpotPortal(Recycle):
             if failures:
                 raise property_values_error(failures)
             self.store.check_associations(otype, clean, body.get("associations"))
+            links = self._check_create(otype, clean, body.get("associations"))
             self.store.check_unique(otype, [(None, clean)])
             record = self.store.create(otype, clean, at=self.now())
+            self.associations.link(otype.name, record.id, links)
             self._stats.update(write_requests=1, records_written=1, records_created=1)
             return self.store.to_json(otype, record, list(clean))
 
@@ -231,8 +235,10 @@ class HubSpotPortal(Recycle):
                 cleaned.append(clean)
             if failures:
                 raise property_values_error(failures)
+            links = []
             for item, clean in zip(inputs, cleaned):
                 self.store.check_associations(otype, clean, item.get("associations"))
+                links.append(self._check_create(otype, clean, item.get("associations")))
             self.store.check_unique(otype, [(None, clean) for clean in cleaned])
             at, results, refused = self.now(), [], []
             for index, clean in enumerate(cleaned):
@@ -240,6 +246,7 @@ class HubSpotPortal(Recycle):
                     refused.append(index)
                     continue
                 record = self.store.create(otype, clean, at=at)
+                self.associations.link(otype.name, record.id, links[index])
                 results.append(self.store.to_json(otype, record, list(clean)))
             self._stats.update(write_requests=1, records_written=len(results),
                                records_created=len(results))
@@ -321,6 +328,7 @@ class HubSpotPortal(Recycle):
             values.update(lifecyclestage="lead", hs_lead_status=OPEN_STATUSES[row.index % 4])
         else:
             values.update(outcome)
+        values["hubspot_owner_id"] = OWNERS[row.index % len(OWNERS)][0]
         clean, failures = self.store.clean(contacts, values, creating=True)
         if failures:
             raise ValueError(f"data row {row.index + 1}: {failures}")

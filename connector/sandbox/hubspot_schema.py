@@ -118,6 +118,7 @@ class ObjectType:
     groups: tuple[Group, ...]
     properties: tuple[Property, ...] = field(default=())
     needs_contact: bool = False  # leads must be associated with a contact on create
+    required: tuple[str, ...] = ()  # properties a create must set (tasks: hs_timestamp)
 
 
 def _text(name: str, label: str, group: str, **kw) -> Property:
@@ -151,6 +152,17 @@ LEAD_STATUS = [("NEW", "New"), ("OPEN", "Open"), ("IN_PROGRESS", "In Progress"),
                ("ATTEMPTED_TO_CONTACT", "Attempted to Contact"), ("CONNECTED", "Connected"),
                ("BAD_TIMING", "Bad Timing")]
 
+# The portal's owners (``GET /crm/v3/owners``): owner ids, not user ids (notes-2 section 9).
+OWNERS = (("64492917", "Rita", "Santos"), ("64492918", "Nuno", "Costa"),
+          ("64492919", "Olga", "Dias"))
+
+
+def _owner(group: str) -> Property:
+    return replace(_enum("hubspot_owner_id", "Contact owner", group,
+                         [(owner_id, f"{first} {last}") for owner_id, first, last in OWNERS]),
+                   field_type="select")
+
+
 CONTACTS = ObjectType(
     "contacts", "0-1", "CONTACT", created=("createdate",),
     modified=("lastmodifieddate", "hs_lastmodifieddate"),
@@ -168,6 +180,7 @@ CONTACTS = ObjectType(
         _text("jobtitle", "Job Title", "contactinformation"),
         _enum("lifecyclestage", "Lifecycle Stage", "contactinformation", LIFECYCLE),
         _enum("hs_lead_status", "Lead Status", "sales_properties", LEAD_STATUS),
+        _owner("sales_properties"),
         replace(_system("createdate", "Create Date", "contactinformation"), read_only_value=False),
         _system("lastmodifieddate", "Last Modified Date", "contactinformation"),
         _system("hs_lastmodifieddate", "Object last modified date/time", "contactinformation"),
@@ -214,7 +227,33 @@ LEADS = ObjectType(
         _merged_ids("lead_information"),
     ))
 
-OBJECT_TYPES = (CONTACTS, COMPANIES, LEADS)
+# Tasks (``0-27``): the engagement the callback creates. hs_timestamp (the due moment) is
+# required; status, priority and type are enumerations (notes-2 section 9; task statuses beyond
+# NOT_STARTED and COMPLETED are the portal defaults, unverified).
+TASKS = ObjectType(
+    "tasks", "0-27", "TASK", created=("hs_createdate",), modified=("hs_lastmodifieddate",),
+    defaults=(), always=("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
+    searchable=("hs_task_subject",), required=("hs_timestamp",),
+    groups=(Group("task", "Task information", 0),),
+    properties=(
+        replace(_system("hs_timestamp", "Due date", "task"), read_only_value=False,
+                calculated=False),
+        _text("hs_task_subject", "Task Title", "task"),
+        _text("hs_task_body", "Notes", "task", field_type="html"),
+        _enum("hs_task_status", "Task Status", "task",
+              [("NOT_STARTED", "Not started"), ("IN_PROGRESS", "In progress"),
+               ("WAITING", "Waiting"), ("COMPLETED", "Completed"), ("DEFERRED", "Deferred")]),
+        _enum("hs_task_priority", "Priority", "task",
+              [("NONE", "None"), ("LOW", "Low"), ("MEDIUM", "Medium"), ("HIGH", "High")]),
+        _enum("hs_task_type", "Task Type", "task",
+              [("EMAIL", "Email"), ("CALL", "Call"), ("TODO", "To-do")]),
+        _owner("task"),
+        replace(_system("hs_createdate", "Create Date", "task"), calculated=False),
+        _system("hs_lastmodifieddate", "Last Modified Date", "task"),
+        _system("hs_object_id", "Record ID", "task", "number"),
+    ))
+
+OBJECT_TYPES = (CONTACTS, COMPANIES, LEADS, TASKS)
 
 
 # -- values ------------------------------------------------------------------------------------

@@ -74,6 +74,9 @@ def _derive(obj: SObjectType, row: dict) -> None:
     """Fields the server computes from others."""
     if obj.name == "Lead":
         row["Name"] = " ".join(part for part in (row.get("FirstName"), row.get("LastName")) if part)
+    elif obj.name == "Task":
+        row["IsClosed"] = row.get("Status") == "Completed"
+        row["IsHighPriority"] = row.get("Priority") == "High"
 
 
 def prepare_insert(obj: SObjectType, values: dict, *, record_id: str, now: str, user_id: str,

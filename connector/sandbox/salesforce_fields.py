@@ -25,7 +25,7 @@ from connector.sandbox.soql import FieldInfo, case_safe_id, format_datetime
 SOAP_TYPES = {"id": "tns:ID", "reference": "tns:ID", "boolean": "xsd:boolean", "double": "xsd:double",
               "currency": "xsd:double", "percent": "xsd:double", "int": "xsd:int", "date": "xsd:date",
               "datetime": "xsd:dateTime"}
-TEXT_TYPES = frozenset({"string", "textarea", "email", "phone", "url", "picklist"})
+TEXT_TYPES = frozenset({"string", "textarea", "email", "phone", "url", "picklist", "combobox"})
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # The Java type Salesforce's JSON reader names in a JSON_PARSER_ERROR, by field type.
 DESERIALIZE_TYPES = {"double": "double", "currency": "double", "percent": "double", "int": "int",

@@ -104,6 +104,33 @@ def permission_set_assignment_fields() -> list[FieldDef]:
             *_audit_fields()]
 
 
+TASK_STATUSES = ("Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred")
+
+
+def task_fields() -> list[FieldDef]:
+    """The Task fields a callback uses (notes-2 section 4): who, owner, subject, due date,
+    status, priority, the long "Comments" text (not filterable) and the create-only subtype."""
+    return [
+        _id_field("Activity ID"),
+        system("IsDeleted", "Deleted", "boolean"),
+        reference("WhoId", "Name ID", ["Contact", "Lead"], "Who"),
+        reference("WhatId", "Related To ID", ["Account", "Opportunity"], "What"),
+        FieldDef("Subject", "Subject", "combobox", length=255),
+        FieldDef("ActivityDate", "Due Date Only", "date"),
+        picklist("Status", "Status", TASK_STATUSES, TASK_STATUSES[0], nillable=False,
+                 restricted=True),
+        picklist("Priority", "Priority", ("High", "Normal", "Low"), "Normal", nillable=False,
+                 restricted=True),
+        FieldDef("Description", "Description", "textarea", length=32000),
+        picklist("TaskSubtype", "Task Subtype", ("Task", "Email", "ListEmail", "Call",
+                                                 "LinkedIn"), restricted=True, updateable=False),
+        reference("OwnerId", "Assigned To ID", ["Group", "User"], "Owner", nillable=False),
+        system("IsClosed", "Closed", "boolean"),
+        system("IsHighPriority", "High Priority", "boolean"),
+        *_audit_fields(),
+    ]
+
+
 def permission_set_fields() -> list[FieldDef]:
     """PermissionSet: where field permissions hang (profile-owned or standalone)."""
     return [_id_field("Permission Set ID"), text("Name", "Name", 80, nillable=False),
@@ -213,6 +240,7 @@ def standard_objects() -> dict[str, SObjectType]:
                           updateable=False, deletable=False),
         SObjectType.build("Profile", "Profile", "Profiles", "00e", profile_fields(),
                           createable=False, updateable=False, deletable=False),
+        SObjectType.build("Task", "Task", "Tasks", "00T", task_fields()),
         SObjectType.build("PermissionSet", "Permission Set", "Permission Sets", "0PS",
                           permission_set_fields()),
         SObjectType.build("PermissionSetAssignment", "Permission Set Assignment",

@@ -20,6 +20,7 @@ from connector.sandbox.salesforce_objects import SObjectType, standard_objects, 
 from connector.sandbox.salesforce_query import QueryCursors, parse_locator
 from connector.sandbox.salesforce_recycle import RecycleBin
 from connector.sandbox.salesforce_schema_ops import SchemaOps
+from connector.sandbox.salesforce_tasks import SALES_REPS, TaskOps
 from connector.sandbox.salesforce_sessions import APIError, Session, SessionsAndUsage
 from connector.sandbox.salesforce_seed import close_values, seed_org
 from connector.sandbox.seeding import SeedData
@@ -33,7 +34,7 @@ INVALID_TYPE_HINT = ("If you are attempting to use a custom object, be sure to a
                      "the appropriate names.")
 
 
-class SalesforceOrg(SchemaOps, SessionsAndUsage, RecycleBin):
+class SalesforceOrg(SchemaOps, TaskOps, SessionsAndUsage, RecycleBin):
     """One org with one API user (the sandbox admin), its Lead data and its daily API allowance."""
 
     api_version = API_VERSION
@@ -67,6 +68,9 @@ class SalesforceOrg(SchemaOps, SessionsAndUsage, RecycleBin):
         self.user_id = self.ids.next("005")
         self.profile_id = self._bootstrap_profile()
         self._bootstrap_user()
+        self.rep_ids = [self._add_user(*rep) for rep in SALES_REPS]
+        """Active sales reps: seeded leads are owned by them in turn."""
+        self.inactive_user_id = self._add_user("Former Rep", "former.rep", active=False)
         self.admin_permission_set_id = self._bootstrap_permission_set()
 
     @property

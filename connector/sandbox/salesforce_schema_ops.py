@@ -141,7 +141,10 @@ class SchemaOps:
             "Field": f"Lead.{field_name}", "PermissionsRead": True, "PermissionsEdit": edit})
 
     def _validate_special(self, obj, row: dict, current: dict | None) -> None:
-        """Cross-record rules of PermissionSet, PermissionSetAssignment and FieldPermissions."""
+        """Cross-record rules of Task, PermissionSet, PermissionSetAssignment and
+        FieldPermissions."""
+        if obj.name == "Task":
+            self._validate_task(row)
         if obj.name == "PermissionSetAssignment":
             self._validate_assignment(obj, row)
             return

@@ -79,7 +79,8 @@ def seed_org(org, data: SeedData) -> tuple[dict[str, bool], dict[str, dict]]:
     lead, hidden, pending = org.objects["Lead"], {}, {}
     for row in data.rows:
         values = {column.sf_field: row.values[column.name] for column in data.columns}
-        values.update(LastName=f"Client {row.index + 1:05d}", Company=f"Household {row.index + 1:05d}")
+        values.update(LastName=f"Client {row.index + 1:05d}", Company=f"Household {row.index + 1:05d}",
+                      OwnerId=org.rep_ids[row.index % len(org.rep_ids)])
         waiting = {c.sf_field: values.pop(c.sf_field) for c in late} if row.is_open else {}
         try:
             record_id = org.create(lead, values, audit=_audit(org, row, bool(late)),

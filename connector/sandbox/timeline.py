@@ -14,7 +14,9 @@ Request body, a JSON object with exactly one selector::
     {"created_before": "2010-06-01T00:00:00Z"}     # the open leads created before a moment
     {"ids": ["00Q...", "..."]}                     # exactly these open leads
 
-and optionally ``"at"``: when the outcomes arrive (ISO 8601 with an offset; default the
+and optionally ``"task_effect"``: points of conversion added for leads that got a callback
+task (``0.1``: +10 points, a seeded draw from ``seed``; the uplift a pilot should find, or none
+without it), and ``"at"``: when the outcomes arrive (ISO 8601 with an offset; default the
 emulator's clock; it may not precede a chosen lead's creation). The answer::
 
     {"closed": 412, "converted": 48, "at": "2026-12-06T01:02:03.000Z", "ids": [...]}
@@ -63,16 +65,17 @@ class CloseRequest:
     created_before: datetime | None = None
     ids: tuple[str, ...] | None = None
     at: datetime | None = None
+    task_effect: float = 0.0
 
     @classmethod
     def parse(cls, body: object) -> CloseRequest:
         """The request from a decoded JSON body, or :class:`CloseRequestError`."""
         if not isinstance(body, dict):
             raise CloseRequestError("the body must be a JSON object, e.g. {\"share\": 0.5}")
-        unknown = sorted(set(body) - {*SELECTORS, "seed", "at"})
+        unknown = sorted(set(body) - {*SELECTORS, "seed", "at", "task_effect"})
         if unknown:
             raise CloseRequestError(f"unknown key(s) {', '.join(unknown)}; use one of "
-                                    f"{', '.join(SELECTORS)}, plus seed and at")
+                                    f"{', '.join(SELECTORS)}, plus seed, task_effect and at")
         given = [key for key in SELECTORS if body.get(key) is not None]
         if len(given) != 1:
             raise CloseRequestError(f"give exactly one of {', '.join(SELECTORS)} "
@@ -86,8 +89,11 @@ class CloseRequest:
         if ids is not None and (not isinstance(ids, list)
                                 or not all(isinstance(i, str) for i in ids)):
             raise CloseRequestError("ids: expected a list of record id strings")
+        effect = body.get("task_effect", 0.0)
+        if isinstance(effect, bool) or not isinstance(effect, (int, float)) or not -1 < effect < 1:
+            raise CloseRequestError(f"task_effect: expected a number in (-1, 1), got {effect!r}")
         before = body.get("created_before")
-        return cls(share=None if share is None else float(share), seed=seed,
+        return cls(task_effect=float(effect), share=None if share is None else float(share), seed=seed,
                    created_before=None if before is None else parse_moment(before, "created_before"),
                    ids=None if ids is None else tuple(dict.fromkeys(ids)),
                    at=None if body.get("at") is None else parse_moment(body["at"], "at"))
@@ -104,6 +110,9 @@ class ClosableCRM(Protocol):
 
     def clock_now(self) -> datetime:
         """The emulator's current time."""
+
+    def leads_with_tasks(self) -> set[str]:
+        """Leads that have at least one task (a callback reps were asked to make)."""
 
     def apply_close(self, outcomes: dict[str, bool], at: datetime) -> None:
         """Close each lead as converted (True) or lost (False) at ``at``, filling its
@@ -128,10 +137,26 @@ def choose(request: CloseRequest, open_leads: dict[str, datetime]) -> list[str]:
     return [i for i in ordered if i in picked]
 
 
-def decide_outcomes(request: CloseRequest, chosen: list[str],
-                    hidden: dict[str, bool]) -> dict[str, bool]:
-    """Whether each chosen lead converts: its hidden outcome."""
-    return {record_id: hidden[record_id] for record_id in chosen}
+def decide_outcomes(request: CloseRequest, chosen: list[str], hidden: dict[str, bool],
+                    with_tasks: set[str] = frozenset()) -> dict[str, bool]:
+    """Whether each chosen lead converts: its hidden outcome, moved by ``task_effect`` for the
+    leads ``with_tasks``: a seeded share of them flips (lost -> converted for a positive
+    effect, converted -> lost for a negative one), sized so that their expected conversion
+    rate moves by exactly ``task_effect`` from their hidden rate."""
+    outcomes = {record_id: hidden[record_id] for record_id in chosen}
+    treated = [i for i in chosen if i in with_tasks]
+    effect = request.task_effect
+    if not effect or not treated:
+        return outcomes
+    rate = sum(outcomes[i] for i in treated) / len(treated)
+    room = 1 - rate if effect > 0 else rate  # leads that can still flip
+    chance = min(abs(effect) / room, 1.0) if room else 0.0
+    draw = random.Random(f"task-effect-{request.seed}")
+    for record_id in treated:  # every treated lead draws, so the stream never depends on order
+        flip = draw.random() < chance
+        if flip and outcomes[record_id] != (effect > 0):
+            outcomes[record_id] = effect > 0
+    return outcomes
 
 
 def close(crm: ClosableCRM, request: CloseRequest) -> dict:
@@ -144,7 +169,8 @@ def close(crm: ClosableCRM, request: CloseRequest) -> dict:
         raise CloseRequestError(f"at: {at.isoformat()} precedes the creation of {len(early)} "
                                 f"chosen lead(s) (e.g. {early[0]}); close later or choose "
                                 "older leads")
-    outcomes = decide_outcomes(request, chosen, crm.hidden_outcomes())
+    outcomes = decide_outcomes(request, chosen, crm.hidden_outcomes(),
+                               crm.leads_with_tasks() if request.task_effect else set())
     crm.apply_close(outcomes, at)
     utc = at.astimezone(UTC)
     stamp = utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"

@@ -1,7 +1,8 @@
 """The state store's lifecycle operations: removed records, erasure on request, retention.
 
 * :meth:`LifecycleOps.remove_records` - records that left the CRM lose every row (state,
-  failure, staged change, audit) and leave one erasure-safe row in ``removed_records``: a salted
+  failure, staged change, audit, feature log, control-group row, callback task and its webhook
+  delivery) and leave one erasure-safe row in ``removed_records``: a salted
   hash of the id, what happened, when.
 * :meth:`LifecycleOps.forget` - the same for an erasure request, reporting what it removed.
 * :meth:`LifecycleOps.prune` - retention: audit rows, runs and removal rows older than a moment.
@@ -29,7 +30,8 @@ from connector.state.schema import write_tx
 _CHUNK = 500
 SALT_KEY = "record_hash_salt"
 # Rows that hold a record id, per table: what forget() and remove_records() clear.
-ID_TABLES = (t.records, t.failures, t.pending_changes, t.audit, t.feature_log)
+ID_TABLES = (t.records, t.failures, t.pending_changes, t.audit, t.feature_log, t.pilot_leads,
+             t.callback_tasks)
 
 
 def _chunks(items: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
@@ -159,7 +161,14 @@ class LifecycleOps:
     def _delete_ids(self, conn: Connection, connection: str, ids: list[str]) -> dict[str, int]:
         self._scrub_cursors(conn, connection, set(ids))
         counts = dict.fromkeys((table.name for table in ID_TABLES), 0)
+        counts["webhook_outbox"] = 0
         for chunk in _chunks(ids):
+            # a callback's webhook payload names the lead: it goes with the callback row
+            callbacks = select(t.callback_tasks.c.id).where(
+                t.callback_tasks.c.connection == connection,
+                t.callback_tasks.c.record_id.in_(chunk))
+            counts["webhook_outbox"] += conn.execute(delete(t.webhook_outbox).where(
+                t.webhook_outbox.c.callback_id.in_(callbacks))).rowcount
             for table in ID_TABLES:
                 counts[table.name] += conn.execute(delete(table).where(
                     table.c.connection == connection, table.c.record_id.in_(chunk))).rowcount

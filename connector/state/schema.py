@@ -192,11 +192,73 @@ removed_records = Table(
     Index("ix_removed_records_connection_at", "connection", "at"),
     sqlite_autoincrement=True)
 
-V2_TABLES = [feature_log_layouts, feature_log, removed_records]
+# Every lead of a connection with a control group, from its first scoring while open: its group
+# and the score and tier it had then (its would-be tier, fixed before any rep acted on it), the
+# latest ones, and when a control lead's scores were finally written (the group switched off).
+pilot_leads = Table(
+    "pilot_leads", metadata,
+    Column("connection", ForeignKey("connections.name", ondelete="CASCADE"), primary_key=True),
+    Column("record_id", _ID, primary_key=True),
+    Column("grp", String(10), nullable=False),
+    Column("score", Integer),
+    Column("tier", String(40)),
+    Column("model_version", String(100)),
+    Column("first_scored_at", UTCDateTime, nullable=False),
+    Column("last_score", Integer),
+    Column("last_tier", String(40)),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("released_at", UTCDateTime))
+
+# One row per lead and tier entry that calls for a callback task, staged before the CRM write
+# that puts the lead in the tier; ``after`` is the state the lead entered from, so a rerun of the
+# same entry finds the same row. status: staged -> sending (the CRM call may have happened) ->
+# created | failed | dropped (the lead left the tier before its task could be made).
+callback_tasks = Table(
+    "callback_tasks", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("connection", ForeignKey("connections.name", ondelete="CASCADE"), nullable=False),
+    Column("record_id", _ID, nullable=False),
+    Column("after", String(64), nullable=False),
+    Column("ref", String(40), nullable=False, unique=True),
+    Column("tier", String(40), nullable=False),
+    Column("previous_tier", String(40)),
+    Column("score", Integer),
+    Column("owner_id", String(255)),
+    Column("subject", String(255), nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("task_id", String(255)),
+    Column("code", String(100)),
+    Column("reason", Text),
+    Column("run_id", Integer),
+    Column("staged_at", UTCDateTime, nullable=False),
+    Column("done_at", UTCDateTime),
+    UniqueConstraint("connection", "record_id", "after", name="uq_callback_entry"),
+    Index("ix_callback_status", "connection", "status"),
+    sqlite_autoincrement=True)
+
+# Webhook deliveries of created callback tasks: retried with backoff, dead after max attempts.
+webhook_outbox = Table(
+    "webhook_outbox", metadata,
+    Column("callback_id", Integer, primary_key=True),
+    Column("connection", ForeignKey("connections.name", ondelete="CASCADE"), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("next_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Index("ix_webhook_status", "connection", "status"))
+
+V2_TABLES = [feature_log_layouts, feature_log, removed_records, pilot_leads, callback_tasks,
+             webhook_outbox]
 
 
 def _to_v2(conn: Connection) -> None:
-    """Schema version 2: the tables new in it (see :data:`V2_TABLES`)."""
+    """Schema version 2: the tables new in it (see :data:`V2_TABLES`): the feature log, the
+    removed records, the control group, callback tasks and the webhook outbox."""
     metadata.create_all(conn, tables=V2_TABLES)
 
 

@@ -23,6 +23,7 @@ from connector.state import schema as t
 from connector.state.feature_log import FeatureLog
 from connector.state.lifecycle import LifecycleOps
 from connector.state.lock import DEFAULT_LEASE_S, ConnectionLock, current_holder
+from connector.state.pilot import PilotStore
 from connector.state.rows import (
     AuditEntry, Change, Failure, PageRecord, RecordState, RunCounts, RunInfo,
 )
@@ -59,6 +60,8 @@ class StateStore(LifecycleOps):
             raise StateStoreError(f"cannot open the state store {self.url}: {error.orig}") from None
         self.feature_log = FeatureLog(self.engine, self._insert)
         """The logged model inputs of scored open leads (:mod:`connector.state.feature_log`)."""
+        self.pilot = PilotStore(self.engine, clock)
+        """Control group, callback tasks and webhook deliveries (:mod:`connector.state.pilot`)."""
 
     @property
     def url(self) -> str:

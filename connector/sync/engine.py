@@ -43,6 +43,7 @@ from connector.mapping import Mapping
 from connector.sync.feature_logging import log_inputs
 from connector.sync.lifecycle import Lifecycle
 from connector.sync.prefetch import Prefetcher
+from connector.sync.proving import Proving
 from connector.records import Cursor, Page, Record, RecordWrite, WriteResult
 from connector.state import (
     Change, Failure, PageRecord, RecordState, RunCounts, StateStore, utcnow,
@@ -127,7 +128,8 @@ class SyncRun:
                  progress: Callable[[RunSummary], None] | None = None,
                  stop: threading.Event | None = None, renew: Callable[[], None] = lambda: None,
                  preview: csv.DictWriter | None = None, api_base: int = 0,
-                 lifecycle: Lifecycle | None = None) -> None:
+                 lifecycle: Lifecycle | None = None,
+                 proving: Proving | None = None) -> None:
         self.summary, self.crm, self.model, self.mapping, self.state = (
             summary, crm, model, mapping, state)
         self.name = summary.connection
@@ -141,12 +143,15 @@ class SyncRun:
         self.life = lifecycle or Lifecycle(state, self.name, summary.run_id, mapping)
         self.concurrency = max(1, int(getattr(crm, "write_concurrency", 1) or 1))
         self._api_base = api_base
+        self.proving = proving or Proving(self.name, mapping, crm, state, summary.run_id, clock,
+                                          dry_run=True)
         self.outcome = "ok"
 
     @property
     def fields(self) -> list[str]:
         """Every field a pull must return: inputs and outputs."""
-        return list(dict.fromkeys(self.inputs + list(self.roles)))
+        return list(dict.fromkeys(self.inputs + list(self.roles)
+                                  + self.proving.extra_fields()))
 
     def execute(self, pages: Iterable[Page]) -> str:
         """Process ``pages`` until they end, the limit is reached or a stop is requested;
@@ -186,10 +191,13 @@ class SyncRun:
         now = self.clock()
         done: list[RecordState] = []
         writes: list[tuple[Record, RecordState, dict[str, Any]]] = []
+        scored = []  # (record, previous state, new values): for the control group and callbacks
         for (record, fp), lead in zip(todo, leads):
             new = output_values(lead, self.mapping, model_version=self.model.version,
                                 scored_at=now, catalog=self.catalog, plan=self.plan)
-            diff = changed_fields(record.values, new, self.roles)
+            scored.append((record, states.get(record.id), new))
+            diff = ({} if self.proving.holds_back(record.id)  # control lead: nothing written
+                    else changed_fields(record.values, new, self.roles))
             after = RecordState(record.id, fp, self.model.version,
                                 stored_values(self.mapping, {**record.values, **diff},
                                               self.roles))
@@ -203,7 +211,8 @@ class SyncRun:
         # The feature log keeps inputs as scored, for point-in-time training: new or changed.
         log_inputs(self.state, self.name, self.mapping, now,
                    [r for r, fp in todo if getattr(states.get(r.id), "fingerprint", None) != fp])
-        return self._write_and_record(page, ids, done, writes, landed, counts, complete, ended)
+        return self._write_and_record(page, ids, done, writes, landed, counts, complete, scored,
+                                      ended)
 
     @staticmethod
     def _values(records: tuple[Record, ...], record_id: str) -> dict[str, Any]:
@@ -222,7 +231,8 @@ class SyncRun:
         fp = fingerprint(values, self.inputs)
         known = states.get(record.id)
         if (not self.force and known is not None and known.fingerprint == fp
-                and known.model_version == self.model.version and record.id not in self.failed):
+                and known.model_version == self.model.version and record.id not in self.failed
+                and not self.proving.must_rescore(record.id)):
             counts.unchanged += 1
             return None
         return fp
@@ -239,7 +249,9 @@ class SyncRun:
         return complete
 
     def _write_and_record(self, page: Page, ids: list[str], done: list[RecordState], writes,
-                          landed, counts: RunCounts, complete: bool, ended: list[str]) -> bool:
+                          landed, counts: RunCounts, complete: bool, scored,
+                          ended: list[str]) -> bool:
+        self.proving.before_write(scored)
         changes = []
         for record, after, diff in writes:  # after.written: the stored form of the new values
             held = record.values
@@ -275,6 +287,7 @@ class SyncRun:
             states=done, confirmed=confirmed, failures=failures, ended=ended + final, seen=ids,
             counts=counts, cursor=cursor, api_calls=self.summary.api_calls))
         self.life.forget_gone(gone)
+        self.proving.after_record({state.record_id for state in done})
         self.renew()
         if error is not None:
             raise error
@@ -406,16 +419,22 @@ def run_sync(connection: str | ConnectionConfig, crm: CRM, model: Model, mapping
         summary = RunSummary(name, kind, run_id, dry_run, model.version, started, message=message)
         api_base = crm.usage().calls
         preview = _open_preview(stack, preview_dir, summary) if dry_run else None
+        proving = None
         try:
             life = Lifecycle(state, name, run_id, mapping)
             if stream == CHANGED and not dry_run:
                 life.apply_removals(crm)  # before the failures are read: removals end some
             cursor = _start_cursor(state, life, stream, started, full=full, dry_run=dry_run)
+            proving = Proving(connection, mapping, crm, state, run_id, clock, dry_run=dry_run)
             run = SyncRun(summary, crm, model, mapping, state, stream=stream, force=full,
                           limit=limit, clock=clock, progress=progress, stop=stop,
-                          renew=lock.renew, preview=preview, api_base=api_base, lifecycle=life)
+                          renew=lock.renew, preview=preview, api_base=api_base, lifecycle=life,
+                          proving=proving)
+            proving.start(model.version)
             pull = crm.pull_created if new_leads else crm.pull_changed
-            summary.outcome = run.execute(pull(cursor, run.fields))
+            summary.outcome = run.execute(proving.pages(pull(cursor, run.fields), run.fields,
+                                                        cursor, releases=not new_leads))
+            proving.finish()
         except LeadscoreError as error:
             summary.outcome = "stopped" if isinstance(error, StopRunError) else "failed"
             summary.message, summary.error = error.message, error

@@ -6,11 +6,13 @@ one entry there and nothing here.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from connector.crm import CRM, open_crm, write_all
 from connector.errors import CredentialsError, CRMPermissionError
-from connector.records import Cursor, RecordWrite
+from connector.records import Cursor, RecordWrite, TaskRequest
 from connector.sync.lifecycle import FINAL_CODES
 
 
@@ -260,6 +262,57 @@ def test_fields_create_with_grant_leaves_nothing_to_do_by_hand(case):
             (line,) = answer.access
             assert line.startswith("--grant LeadScore_Integration: nothing to grant in HubSpot")
     assert again.created == () and again.manual_steps == ()
+
+
+# -- callback tasks ----------------------------------------------------------------------------
+
+
+def _task(ref: str, record_id: str, owner: str | None = None) -> TaskRequest:
+    return TaskRequest(ref, record_id, owner, f"Call back: Hot lead ({ref})",
+                       f"Came from the web\n\n(leadscore ref {ref})",
+                       datetime(2026, 5, 2, 9, 30, tzinfo=UTC))
+
+
+def _owner(case) -> str:
+    if case.name == "salesforce":
+        return case.sandbox.salesforce.rep_ids[1]
+    return "64492918"
+
+
+def test_tasks_are_created_for_the_owner_and_found_again_by_ref(case, crm):
+    first, second = case.admin.create(2)
+    results = crm.create_tasks([_task("ls-a1", first, _owner(case)), _task("ls-b2", second)])
+    assert [r.ref for r in results] == ["ls-a1", "ls-b2"] and all(r.ok for r in results)
+    store = case.sandbox.salesforce if case.name == "salesforce" else case.sandbox.hubspot
+    task = store.tasks_of(first)[0]
+    if case.name == "salesforce":
+        assert (task["WhoId"], task["OwnerId"], task["ActivityDate"], task["Status"],
+                task["TaskSubtype"]) == (first, _owner(case), "2026-05-02", "Not Started", "Call")
+        assert store.tasks_of(second)[0]["OwnerId"] == store.user_id  # no owner: the API user
+    else:
+        assert (task["hubspot_owner_id"], task["hs_timestamp"], task["hs_task_status"],
+                task["hs_task_type"]) == ("64492918", "2026-05-02T09:30:00.000Z",
+                                          "NOT_STARTED", "CALL")
+    assert "ls-a1" in (task.get("Description") or task.get("hs_task_body"))
+    # Looked up by ref (the crash window): found for both, not for a task never created.
+    found = crm.find_tasks([_task("ls-a1", first), _task("ls-b2", second),
+                            _task("ls-c3", second)])
+    assert found == {"ls-a1": results[0].task_id, "ls-b2": results[1].task_id}
+
+
+def test_a_task_the_crm_refuses_does_not_stop_the_others(case, crm):
+    lead, = case.admin.create(1)
+    missing = "00QDn00000ZZZZZIAA" if case.name == "salesforce" else "99999"
+    bad_owner = (case.sandbox.salesforce.inactive_user_id if case.name == "salesforce"
+                 else "11111111")
+    results = crm.create_tasks([_task("ls-ok", lead), _task("ls-gone", missing),
+                                _task("ls-owner", lead, bad_owner)])
+    assert results[0].ok and not results[1].ok and not results[2].ok
+    assert results[1].code and results[2].code and not results[1].transient
+    assert crm.find_tasks([_task("ls-ok", lead), _task("ls-owner", lead)]) == {
+        "ls-ok": results[0].task_id}
+    with pytest.raises(ValueError):
+        crm.create_tasks([_task(f"ls-{n}", lead) for n in range(crm.write_batch_size + 1)])
 
 
 # -- records that leave the CRM ----------------------------------------------------------------

@@ -8,6 +8,7 @@ against today's closed leads rather than those of training day (the same after a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from connector.model import load_model
 from connector.model.artifacts import load_holdout, load_profile
 from connector.model.profile import build_profile, drift
 from connector.admin.report.page import ReportInputs, TierRow, plain_label, render_report
+from connector.admin.report.pilot import PilotReport, render_pilot
 from connector.model.scoring import to_scores
 from connector.sync.workspace import Workspace
 
@@ -97,9 +99,10 @@ def _run_row(run) -> dict:
 
 
 def write_report(workspace: Workspace, out: Path, *, records: Iterable[dict],
-                 demo_data: bool = False) -> Path:
-    """Render ``workspace``'s report to ``out`` from its current model, its run history and
-    ``records`` (the connection's records as pulled now)."""
+                 demo_data: bool = False, pilot: PilotReport | None = None) -> Path:
+    """Render ``workspace``'s report to ``out`` from its current model, its run history,
+    ``records`` (the connection's records as pulled now) and the control group's comparison
+    (:func:`connector.admin.report.pilot.gather_pilot`), if any."""
     model = load_model(workspace.model_dir)
     with workspace.state() as state:
         runs = [_run_row(run) for run in state.last_runs(workspace.name, limit=20)]
@@ -107,6 +110,8 @@ def write_report(workspace: Workspace, out: Path, *, records: Iterable[dict],
                           version_dir=workspace.model_dir / model.version,
                           mapping=workspace.mapping, records=records, runs=runs,
                           demo_data=demo_data, now=datetime.now(UTC))
+    if pilot is not None:
+        inputs = dataclasses.replace(inputs, pilot=render_pilot(pilot), headline=pilot.headline)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_report(inputs), encoding="utf-8")
     return out

@@ -39,6 +39,8 @@ class ReportInputs:
     runs: Sequence[dict] = field(default_factory=list)
     drift_note: str = ""
     attribution: str | None = None
+    pilot: Markup = Markup("")  # the control-group section (connector.admin.report.pilot)
+    headline: str | None = None  # its one plain sentence, shown first
 
 
 TEMPLATE = """<!doctype html>
@@ -61,6 +63,8 @@ svg .axis{stroke:#6b7280}svg .grid{stroke:#eef2f7}svg .diagonal{stroke:#9ca3af;s
 <header><h1>Lead scoring report — {{ r.connection }} ({{ r.crm }})</h1>
 <p>Model {{ card.get("version", "?") }} · generated {{ r.generated_at.strftime("%Y-%m-%d %H:%M UTC") }}</p></header>
 <main>
+{% if r.headline %}<p id="headline"><strong>{{ r.headline }}</strong></p>{% endif %}
+{{ r.pilot }}
 <section id="card"><h2>Model card</h2><table>
 {% for key, value in facts %}<tr><th>{{ key }}</th><td>{{ value }}</td></tr>{% endfor %}
 </table>{% for w in card.get("warnings", []) %}<p class="warn">⚠ {{ w }}</p>{% endfor %}</section>
