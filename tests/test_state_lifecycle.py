@@ -11,6 +11,7 @@ from test_state import Clock, clock, state_url, store  # noqa: F401 (fixtures)
 
 from connector.state import Change, Failure, PageRecord, RecordState, StateStore
 from connector.state import schema
+from connector.state.pilot import Callback, PilotRow
 
 
 def _dump(store: StateStore) -> str:
@@ -62,10 +63,17 @@ def test_forget_reports_what_it_removed(store, clock):
     store.feature_log.add("sf", ["Age__c"], [("00Qgone", {"Age__c": 41}),
                                              ("00Qkeep", {"Age__c": 52})], clock.now,
                           retention_days=400)
+    store.pilot.save_scores("sf", [PilotRow("00Qgone", "control", 71, "Hot"),
+                                   PilotRow("00Qkeep", "scored", 12, "Cold")])
+    store.pilot.stage_callbacks("sf", 1, [Callback(
+        "00Qgone", "new", "ref-1", "Hot", None, 71, None, "Call back", clock.now)])
+    (callback,) = store.pilot.callbacks("sf")
+    store.pilot.enqueue_webhooks("sf", [(callback.id, {"lead": "00Qgone"})])
     counts = store.forget("sf", ["00Qgone"])
     assert counts == {"records": 1, "failures": 1, "pending_changes": 0, "audit": 1,
-                      "feature_log": 1, "pilot_leads": 0, "callback_tasks": 0,
-                      "webhook_outbox": 0}
+                      "feature_log": 1, "pilot_leads": 1, "callback_tasks": 1,
+                      "webhook_outbox": 1}
+    assert [row.record_id for row in store.pilot.pilot_rows("sf")] == ["00Qkeep"]
     assert list(store.feature_log.entries("sf")) == ["00Qkeep"]
     assert "00Qgone" not in _dump(store)
     assert [e for e, _ in store.removal_events("sf", "00Qgone")] == ["forgotten"]

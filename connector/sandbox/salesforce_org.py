@@ -215,6 +215,8 @@ class SalesforceOrg(SchemaOps, TaskOps, SessionsAndUsage, RecycleBin):
             raise APIError(400, exc.code, exc.message) from None
         with self.lock:
             self._stats["queries"] += 1
+            if include_deleted:
+                self.expire_recycle_bin(obj)
             rows = obj.rows.values()
             if not include_deleted and "IsDeleted" in obj.fields:
                 rows = [row for row in rows if not row["IsDeleted"]]

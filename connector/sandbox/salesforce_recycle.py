@@ -115,6 +115,16 @@ class RecycleBin:
             self._commit(obj, [{**row, "IsDeleted": False, "MasterRecordId": None,
                                 "LastModifiedDate": now, "SystemModstamp": now} for row in rows])
 
+    def expire_recycle_bin(self, obj) -> None:
+        """Remove for good the rows deleted more than :data:`RECYCLE_BIN_DAYS` ago (run before
+        ``queryAll`` reads the bin; the delete log keeps them)."""
+        horizon = self._moment() - timedelta(days=RECYCLE_BIN_DAYS)
+        with self.lock:
+            for row in [r for r in obj.rows.values()
+                        if r.get("IsDeleted") and _stamp(r["SystemModstamp"]) < horizon]:
+                self._purged_rows[row["Id"]] = row["SystemModstamp"]
+                del obj.rows[row["Id"]]
+
     def empty_recycle_bin(self, sobject: str = "Lead") -> int:
         """Remove every deleted row for good (the delete log keeps them); how many."""
         obj = self.sobject(sobject)

@@ -81,3 +81,23 @@ def test_an_emptied_recycle_bin_keeps_the_log_until_it_is_purged(sf, org):
     with pytest.raises(SalesforceMalformedRequest):
         _deleted(sf, start, end)
     org.purge_delete_log(datetime(2000, 1, 1, tzinfo=UTC))  # the shared org's log opens again
+
+
+def test_the_recycle_bin_keeps_a_deleted_lead_15_days():
+    from connector.sandbox import Sandbox
+    from tests.crm.conftest import SalesforceAdmin
+
+    with Sandbox(crms=("salesforce",), session_lifetime_s=40 * 86400) as box:
+        admin = SalesforceAdmin(box)
+        (gone,) = admin.create(1)
+        admin.delete(gone)
+        org, real = box.salesforce, box.salesforce.clock
+        soql = f"SELECT Id FROM Lead WHERE Id = '{gone}'"
+        try:
+            org.clock = lambda: real() + 14 * 86400
+            assert admin.sf.query_all(soql, include_deleted=True)["totalSize"] == 1
+            org.clock = lambda: real() + 16 * 86400  # the org's own time, past the bin's 15 days
+            assert admin.sf.query_all(soql, include_deleted=True)["totalSize"] == 0
+        finally:
+            org.clock = real
+            admin.close()
