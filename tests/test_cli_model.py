@@ -2,6 +2,9 @@
 
 import dataclasses
 import json
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -33,7 +36,7 @@ def run(capsys, *argv):
     return code, out, err
 
 
-def test_fields_train_sync_explain_report(workspace, capsys, tmp_path):
+def test_fields_train_sync_explain_report(workspace, small_bank, capsys, tmp_path, monkeypatch):
     sandbox, config = workspace
     code, out, _ = run(capsys, "fields", "create", "-c", "salesforce", "--config", config,
                        "--dry-run")
@@ -70,19 +73,39 @@ def test_fields_train_sync_explain_report(workspace, capsys, tmp_path):
     with StateStore(load_config(config).state_url) as state:  # each training is a recorded run
         retrain = state.last_runs("salesforce", kinds=["retrain"])[0]
     assert retrain.outcome == "ok" and retrain.api_calls > 0
+    assert retrain.counts.pulled == len(small_bank.rows)  # every lead, open or closed
     version = result["version"]
     assert retrain.model_version == version and retrain.message.startswith(f"promoted {version}")
 
     code, out, _ = run(capsys, "sync", "-c", "salesforce", "--config", config, "--json")
     summary = json.loads(out)
     assert code == 0 and summary["outcome"] == "ok" and summary["counts"]["written"] > 0
+    # The demo's open leads are its newest calls, which converted far more: Hot overflows.
+    tiers = summary["tiers"]
+    assert tiers["leads"] > 500 and tiers["current"]["Hot"] > \
+        1.5 * tiers["intended"]["Hot"]
+    [hot] = [line for line in tiers["warnings"] if line.startswith("tier Hot holds")]
+    assert "likely cause" in hot and "retrain" in hot and "scale: percentile" in hot
     code, out, _ = run(capsys, "status", "--config", config, "--json")
     entry = next(e for e in json.loads(out) if e["connection"] == "salesforce")
     assert code == 0 and entry["runs"][0]["kind"] == "sync"
     assert entry["last_retrain"]["outcome"] == "ok"
     assert entry["last_retrain"]["model_version"] == version
-    code, out, _ = run(capsys, "status", "--config", config, "-c", "salesforce")
+    assert entry["tiers"]["warnings"] == tiers["warnings"]
+    monkeypatch.setenv("COLUMNS", "250")  # one row per line
+    paris = config.parent / "paris.toml"  # the same connection, its schedule in Paris time
+    paris.write_text(config.read_text() + '\n[connections.salesforce.schedule]\n'
+                     'timezone = "Europe/Paris"\n')
+    code, out, err = run(capsys, "status", "--config", paris, "-c", "salesforce")
     assert code == 0 and "last retrain" in out and f"promoted {version}" in out
+    assert "tiers (now / intended)" in out
+    assert f"warning: salesforce: {hot[:40]}" in " ".join(err.split())
+    assert "times in Europe/Paris" in out
+    assert f"pulled {len(small_bank.rows):,} leads" in out  # the retraining's row
+    # The bank data ends in 2010: the cursor is years behind because the history is old.
+    assert re.search(r"cursor lag\s+│\s+1\d years \(history imported\), synced \d+ s ago", out)
+    started = datetime.fromisoformat(entry["runs"][0]["started_at"])
+    assert started.astimezone(ZoneInfo("Europe/Paris")).strftime("%Y-%m-%d %H:%M:%S") in out
 
     lead = next(iter(sandbox.salesforce.hidden_outcomes()))
     code, out, _ = run(capsys, "explain", lead, "-c", "salesforce", "--config", config)

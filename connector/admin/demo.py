@@ -106,8 +106,9 @@ def _run_one(workspace: Workspace, sandbox: Sandbox, say: Callable[[str], None])
         say(f"{name}: pulling history and training")
         records: list[dict] = []
 
-        def pull_and_train():
+        def pull_and_train(tally):
             records.extend(pull_history(crm, mapping))
+            tally(len(records))
             return train_model(records, mapping, model_dir=workspace.model_dir)
 
         with workspace.state() as state:

@@ -47,9 +47,10 @@ def train_connection(workspace: Workspace, *, force: bool = False, min_closed: i
     model's decision), recorded as a ``retrain`` run under the connection's lock."""
     crm = workspace.open_crm()
 
-    def pull_and_train(state):
+    def pull_and_train(state, tally):
         with tracking(f"{workspace.name}: pulling records") as tracker:
             records = list(counted(pull_records(crm, workspace.mapping), tracker))
+        tally(len(records))
         with tracking(f"{workspace.name}: point-in-time inputs"):
             inputs = point_in_time_inputs(crm, workspace.mapping, state, workspace.name,
                                           records)
@@ -60,7 +61,8 @@ def train_connection(workspace: Workspace, *, force: bool = False, min_closed: i
 
     try:
         with workspace.state() as state:
-            return recorded_training(workspace.name, crm, state, lambda: pull_and_train(state))
+            return recorded_training(workspace.name, crm, state,
+                                     lambda tally: pull_and_train(state, tally))
     finally:
         crm.close()
 

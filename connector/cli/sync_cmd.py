@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -20,6 +21,8 @@ from connector.sync.schedule import configure_logging
 from connector.sync.schedule import run as run_scheduler
 from connector.state import StateStore, utcnow
 from connector.admin.status import status as gather_status
+from connector.admin.tier_watch import state_watch
+from connector.admin.units import cursor_lag, duration, local_time
 from connector.sync.engine import RunSummary, run_sync
 
 CONFIG_HELP = "Config file (default: $LEADSCORE_CONFIG or ./leadscore.toml)."
@@ -55,7 +58,12 @@ def sync(
                                limit=limit, preview_dir=out, progress=_show_on(tracker))
         finally:
             crm.close()
-    typer.echo(json.dumps(summary.as_dict()) if as_json else clean(summary.line()))
+        tiers = state_watch(settings, state, connection)
+    if as_json:
+        typer.echo(json.dumps({**summary.as_dict(), "tiers": tiers}))
+    else:
+        typer.echo(clean(summary.line()))
+        _warn_tiers(tiers, connection)
     if summary.preview_path and not as_json:
         typer.echo(f"preview: {summary.preview_path}")
     summary.raise_for_outcome()
@@ -85,9 +93,22 @@ def worker(config: Path = typer.Option(None, "--config", help=CONFIG_HELP),
     start_worker(config, concurrency=concurrency)
 
 
-def _table(entry: dict) -> Table:
-    table = Table(title=shown(f"{entry['connection']} ({entry['crm']} {entry['object']})"),
-                  show_header=False, title_justify="left")
+def _run_line(row: dict, zone: str) -> str:
+    started = local_time(row["started_at"], zone)
+    if row["kind"] == "retrain":
+        return (f"{started} {row['outcome']}: pulled {row['pulled']:,} leads, api "
+                f"{row['api_calls']:,}: {row['message'] or ''}").rstrip(": ")
+    return (f"{started} {row['outcome']}: pulled {row['pulled']:,} scored {row['scored']:,} "
+            f"written {row['written']:,} unchanged {row['unchanged']:,} failed "
+            f"{row['failed']:,} api {row['api_calls']:,}")
+
+
+def _table(entry: dict, now: datetime) -> Table:
+    """One connection's status in the admin's units: durations as ``3 min`` or ``16 years``,
+    times to the second in the connection's time zone."""
+    zone = entry["timezone"]
+    table = Table(title=shown(f"{entry['connection']} ({entry['crm']} {entry['object']}, "
+                              f"times in {zone})"), show_header=False, title_justify="left")
     table.add_column("what")
     table.add_column("value")
     model = entry["model"]
@@ -95,11 +116,11 @@ def _table(entry: dict) -> Table:
     table.add_row("model", f"{model['version'] or 'none'} {holdout}".strip())
     retrain = entry["last_retrain"]
     if retrain:
-        table.add_row("last retrain", shown(f"{retrain['started_at']} {retrain['outcome']}: "
-                                            f"{retrain['message']}"))
+        table.add_row("last retrain", shown(_run_line(retrain, zone)))
     cursor = entry["cursor"]
-    table.add_row("cursor lag", f"{cursor['lag_s']:,.0f} s" if cursor and cursor["lag_s"]
-                  is not None else "never synced")
+    table.add_row("cursor lag", cursor_lag(cursor["lag_s"], cursor["stamp"], cursor["recorded_at"],
+                                           now)
+                  if cursor and cursor["lag_s"] is not None else "never synced")
     failures = entry["failures"]
     table.add_row("failures waiting", f"{failures['waiting']} ({failures['exhausted']} out of "
                                       "retries: retried when their record changes)"
@@ -123,16 +144,17 @@ def _table(entry: dict) -> Table:
         hook = pilot["webhook"]
         table.add_row("webhook", f"{hook['sent']:,} sent, {hook['pending']:,} pending, "
                       f"{hook['dead']:,} dead letters")
+    tiers = entry.get("tiers")
+    if tiers and tiers["leads"]:
+        table.add_row("tiers (now / intended)", ", ".join(
+            f"{name} {tiers['current'][name]:.0%} / {share:.0%}"
+            for name, share in tiers["intended"].items()) + f" of {tiers['leads']:,} leads")
     holder = entry["locked_by"]
     table.add_row("running now", shown(holder["owner"]) if holder else "no")
     for job, at in entry["next_runs"].items():
-        table.add_row(f"next {job}", at)
+        table.add_row(f"next {job}", local_time(at, zone))
     for run_row in entry["runs"]:
-        table.add_row(f"run {run_row['id']} {run_row['kind']}",
-                      f"{run_row['started_at']} {run_row['outcome']}: pulled {run_row['pulled']}"
-                      f" scored {run_row['scored']} written {run_row['written']} unchanged "
-                      f"{run_row['unchanged']} failed {run_row['failed']} api "
-                      f"{run_row['api_calls']}")
+        table.add_row(f"run {run_row['id']} {run_row['kind']}", shown(_run_line(run_row, zone)))
     return table
 
 
@@ -147,8 +169,9 @@ def status(
     settings = load_config(config)
     if connection:
         settings.connection(connection)  # a clear error for an unknown name
+    now = utcnow()
     with StateStore(settings.state_url) as state:
-        entries = gather_status(settings, state, utcnow(), connection=connection)
+        entries = gather_status(settings, state, now, connection=connection)
     queues = None
     if fleet:
         from connector.sync.fleet import fleet_status
@@ -163,7 +186,15 @@ def status(
         for name, queue in queues["queues"].items():
             age = queue["oldest_waiting_s"]
             typer.echo(f"  queue {name}: {queue['waiting']} waiting"
-                       + (f", oldest {age:,.0f} s" if age is not None else ""))
+                       + (f", oldest {duration(age)}" if age is not None else ""))
     console = Console()
     for entry in entries:
-        console.print(_table(entry))
+        console.print(_table(entry, now))
+        _warn_tiers(entry.get("tiers"), entry["connection"])
+
+
+def _warn_tiers(tiers: dict | None, connection: str) -> None:
+    """One warning line on stderr per tier far from its intended share."""
+    for line in (tiers or {}).get("warnings", []):
+        Console(stderr=True, soft_wrap=True).print(f"[yellow]warning:[/] {shown(connection)}: "
+                                                   f"{shown(line)}", highlight=False)

@@ -56,6 +56,9 @@ class CRM(Protocol):
     # engine may run at once from different threads (default 1 when absent). An adapter that
     # declares more than 1 must make :meth:`write` and its call accounting thread-safe, and
     # keep concurrent calls within the CRM's rate limits (HubSpot: one shared, locked pacer).
+    # Optional: ``field_history(ids, fields) -> {id: [FieldChange, ...]}`` - the CRM's own
+    # field history (connector.crm.history), oldest first; ``history_records_per_call`` when it
+    # reads record by record (absent: one pass over the whole object, as Salesforce's SOQL).
     # :meth:`pull_changed` / :meth:`pull_created` iterators may be consumed from another thread
     # than the one that created them (the engine prefetches the next page), concurrently with
     # :meth:`write`.

@@ -348,6 +348,10 @@ class HubSpotCRM:
         """Archived records and merges since ``since - overlap``; see
         :mod:`connector.crm.hubspot_removals`."""
         return removed_since(self, since - self.overlap if since is not None else None)
+
+    history_records_per_call: ClassVar[int] = HISTORY_BATCH
+    """:meth:`field_history` reads this many records a call."""
+
     def field_history(self, ids: Sequence[str], fields: Sequence[str]
                       ) -> dict[str, list[FieldChange]]:
         """Changes of ``fields`` on the records ``ids``, oldest first: batch reads with

@@ -38,7 +38,7 @@ from connector.model import artifacts, metrics
 from connector.model.candidates import Candidate, default_candidates, fresh
 from connector.model.point_in_time import PointInTime
 from connector.model.profile import build_profile
-from connector.model.validation import compare_with_today
+from connector.model.validation import compare_with_today, open_period_check
 from connector.model.scoring import ScoringModel, tier_cuts, to_scores, to_tiers
 
 NEAR_TIE = 0.005          # holdout ROC AUC; inside this the simpler candidate wins
@@ -277,6 +277,11 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
             point_in_time, rows, y, n_hold, mapping, product["roc_auc"],
             lambda X, y_, roles: _fit(fresh(winner), X, y_, roles, early_stop=True))
         leaks += gap
+    if point_in_time is not None and point_in_time.open_since is not None:
+        period = open_period_check(
+            rows, y, mapping, point_in_time.open_since,
+            lambda X, y_, roles: _fit(fresh(winner), X, y_, roles, early_stop=True))
+        validation = {**(validation or {}), **(period or {})} or None
     warnings += [leak.line() for leak in leaks]
     if strict and leaks:
         promoted, why = False, ("refused (--strict): likely leakage in "

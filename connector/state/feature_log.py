@@ -49,17 +49,18 @@ class FeatureLog:
         self._layouts: dict[tuple[str, str], int] = {}
         self._pruned: dict[str, datetime] = {}
 
-    def _layout(self, conn, connection: str, fields: Sequence[str]) -> int:
-        key = (connection, json.dumps(list(fields)))
-        if key not in self._layouts:
-            found = conn.execute(select(t.feature_log_layouts.c.id).where(
-                t.feature_log_layouts.c.connection == connection,
-                t.feature_log_layouts.c.fields == key[1])).scalar()
-            if found is None:
-                found = conn.execute(t.feature_log_layouts.insert().values(
-                    connection=connection, fields=key[1])).inserted_primary_key[0]
-            self._layouts[key] = found
-        return self._layouts[key]
+    def _layout(self, conn, key: tuple[str, str]) -> int:
+        """The id of the layout ``key`` (connection, JSON field list), created if new."""
+        if key in self._layouts:
+            return self._layouts[key]
+        connection, fields = key
+        found = conn.execute(select(t.feature_log_layouts.c.id).where(
+            t.feature_log_layouts.c.connection == connection,
+            t.feature_log_layouts.c.fields == fields)).scalar()
+        if found is None:
+            found = conn.execute(t.feature_log_layouts.insert().values(
+                connection=connection, fields=fields)).inserted_primary_key[0]
+        return found
 
     def add(self, connection: str, fields: Sequence[str],
             scored: Iterable[tuple[str, dict[str, Any]]], at: datetime, *,
@@ -71,17 +72,22 @@ class FeatureLog:
                 for record_id, values in scored]
         if not rows:
             return 0
+        key = (connection, json.dumps(list(fields)))
         with write_tx(self.engine) as conn:
-            layout = self._layout(conn, connection, fields)
+            layout = self._layout(conn, key)
             conn.execute(self._insert(t.feature_log).on_conflict_do_nothing(), [
                 {"connection": connection, "record_id": record_id, "scored_at": at,
                  "layout": layout, "inputs": inputs} for record_id, inputs in rows])
             last = self._pruned.get(connection)
-            if last is None or at - last >= PRUNE_EVERY:
+            prune = last is None or at - last >= PRUNE_EVERY
+            if prune:
                 conn.execute(delete(t.feature_log).where(
                     t.feature_log.c.connection == connection,
                     t.feature_log.c.scored_at < at - timedelta(days=retention_days)))
-                self._pruned[connection] = at
+        # Remembered once committed: a rollback forgets a new layout and an undone prune.
+        self._layouts[key] = layout
+        if prune:
+            self._pruned[connection] = at
         return len(rows)
 
     def entries(self, connection: str, ids: Sequence[str] | None = None

@@ -49,7 +49,7 @@ from connector.state import StateStore, utcnow
 from connector.sync.engine import RunSummary, run_sync
 from connector.sync.maintenance import KIND as MAINTENANCE, run_maintenance
 from connector.sync.training_run import recorded_training, verdict
-from connector.sync.training_inputs import point_in_time_inputs
+from connector.sync.training_inputs import point_in_time_inputs, pull_records
 
 log = logging.getLogger("leadscore")
 MAX_SYNC_JITTER_S = 300.0
@@ -176,8 +176,10 @@ class ConnectionWorker:
     def _retrain(self) -> str:
         crm = self.crm()
 
-        def pull_and_train():
-            inputs = point_in_time_inputs(crm, self.mapping, self.state, self.name,
+        def pull_and_train(tally):
+            records = list(pull_records(crm, self.mapping, stop=self.stop))
+            tally(len(records))
+            inputs = point_in_time_inputs(crm, self.mapping, self.state, self.name, records,
                                           stop=self.stop)
             return train_model(inputs.records, self.mapping, model_dir=self.model_dir,
                                stop=self.stop, point_in_time=inputs)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from connector.crm import CRM
 from connector.errors import LeadscoreError, StopRequestedError, StopRunError
 from connector.model.train import TrainResult
-from connector.state import StateStore
+from connector.state import RunCounts, StateStore
 
 
 def verdict(result: TrainResult) -> str:
@@ -21,9 +21,10 @@ def verdict(result: TrainResult) -> str:
 
 
 def recorded_training(name: str, crm: CRM, state: StateStore,
-                      train: Callable[[], TrainResult]) -> TrainResult:
+                      train: Callable[[Callable[[int], None]], TrainResult]) -> TrainResult:
     """Run ``train`` (pull the history through ``crm`` and train) as connection ``name``'s
-    ``retrain`` run and return its result.
+    ``retrain`` run and return its result. ``train`` gets a function to report how many
+    records it pulled, which the run row keeps (``status`` shows it).
 
     Raises :class:`~connector.errors.ConnectionLockedError` when another worker holds the
     connection. Whatever ``train`` raises is recorded on the run row (``stopped`` for a
@@ -35,14 +36,20 @@ def recorded_training(name: str, crm: CRM, state: StateStore,
         run_id = state.start_run(name, "retrain")
         api_base = crm.usage().calls
 
+        pulled = [0]
+
+        def tally(count: int) -> None:
+            pulled[0] = count
+
         def finish(outcome: str, message: str, version: str | None = None) -> None:
             usage = crm.usage()
+            state.add_counts(run_id, RunCounts(pulled=pulled[0]))
             state.finish_run(run_id, outcome, message=message, api_calls=usage.calls - api_base,
                              daily_used=usage.daily_used, daily_max=usage.daily_max,
                              model_version=version)
 
         try:
-            result = train()
+            result = train(tally)
         except BaseException as error:
             if isinstance(error, StopRequestedError):
                 finish("interrupted", error.message)  # as a sync stopped by SIGTERM is
