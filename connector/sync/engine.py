@@ -287,10 +287,10 @@ class SyncRun:
             states=done, confirmed=confirmed, failures=failures, ended=ended + final, seen=ids,
             counts=counts, cursor=cursor, api_calls=self.summary.api_calls))
         self.life.forget_gone(gone)
-        self.proving.after_record({state.record_id for state in done})
         self.renew()
         if error is not None:
-            raise error
+            raise error  # tasks of this page's leads wait for the next run's sweep
+        self.proving.after_record({state.record_id for state in done})
         if self.progress is not None:
             self.progress(self.summary)
         return complete
@@ -419,7 +419,6 @@ def run_sync(connection: str | ConnectionConfig, crm: CRM, model: Model, mapping
         summary = RunSummary(name, kind, run_id, dry_run, model.version, started, message=message)
         api_base = crm.usage().calls
         preview = _open_preview(stack, preview_dir, summary) if dry_run else None
-        proving = None
         try:
             life = Lifecycle(state, name, run_id, mapping)
             if stream == CHANGED and not dry_run:

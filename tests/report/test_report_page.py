@@ -154,3 +154,22 @@ def test_the_first_screen_in_chromium_holds_the_verdict_and_the_tier_warnings(tm
     assert all(int(bottom) <= 800 for bottom, _ in warnings)
     assert measured["card-open"] == "false" and int(measured["card-height"]) < 60  # folded
     assert "Model v0003 is live" in dom and "converted 3.1× the average" in dom
+
+
+def test_a_pilot_opens_the_report_with_its_sentence_and_its_section():
+    from connector.admin.report.pilot import PilotReport, render_pilot
+    from connector.admin.uplift import Lead, uplift_rows
+    leads = ([Lead("scored", "Hot", 80, True)] * 82 + [Lead("scored", "Hot", 80, False)] * 118
+             + [Lead("control", "Hot", 80, True)] * 17 + [Lead("control", "Hot", 80, False)] * 33)
+    pilot = PilotReport(headline="Hot leads reps saw converted 41% (±7), Hot leads they did "
+                                 "not 34% (±14): no measurable difference yet.",
+                        rows=uplift_rows(leads, ["Hot", "Warm", "Cold"]), control_share=0.2,
+                        groups={"control": 50, "scored": 200, "released": 0},
+                        auc_control=(0.71, 50), auc_scored=(None, 200))
+    html = render_report(replace(_inputs(), pilot=render_pilot(pilot), headline=pilot.headline))
+    summary = html[html.index('id="summary"'):html.index('id="pilot"')]
+    assert "Hot leads reps saw converted 41% (±7)" in summary  # on the first screen
+    section = html[html.index('id="pilot"'):html.index('id="candidates"')]
+    assert "82 / 200" in section and "17 / 50" in section
+    assert "41.0% (34.4–47.9)" in section and "ROC AUC 0.710 on 50 closed" in section
+    assert "+7.0 pts" in section and "50 leads were held back" in section
