@@ -48,8 +48,9 @@ from connector.model.artifacts import current_version
 from connector.state import StateStore, utcnow
 from connector.sync.engine import RunSummary, run_sync
 from connector.sync.maintenance import KIND as MAINTENANCE, run_maintenance
-from connector.sync.training_run import recorded_training, verdict
+from connector.sync.training_run import recent_volume, recorded_training, verdict
 from connector.sync.training_inputs import point_in_time_inputs, pull_records
+from connector.sync.workspace import live_model_fields
 
 log = logging.getLogger("leadscore")
 MAX_SYNC_JITTER_S = 300.0
@@ -173,16 +174,22 @@ class ConnectionWorker:
         last = self.state.last_runs(self.name, limit=1, kinds=[MAINTENANCE])
         return last[0].started_at if last else None
 
+    def _sync_minutes(self) -> int | None:
+        schedule = self.connection.schedule
+        return None if schedule.sync_cron else schedule.sync_every_minutes
+
     def _retrain(self) -> str:
         crm = self.crm()
 
         def pull_and_train(tally):
-            records = list(pull_records(crm, self.mapping, stop=self.stop))
+            also = live_model_fields(crm, self.mapping, self.model_dir)
+            records = list(pull_records(crm, self.mapping, stop=self.stop, also=also))
             tally(len(records))
             inputs = point_in_time_inputs(crm, self.mapping, self.state, self.name, records,
                                           stop=self.stop)
             return train_model(inputs.records, self.mapping, model_dir=self.model_dir,
-                               stop=self.stop, point_in_time=inputs)
+                               stop=self.stop, point_in_time=inputs,
+                               volume=recent_volume(self.state, self.name, self._sync_minutes()))
 
         result = recorded_training(self.name, crm, self.state, pull_and_train)
         return f"retrain {self.name}: {verdict(result)}"
