@@ -80,17 +80,26 @@ def test_fields_train_sync_explain_report(workspace, small_bank, capsys, tmp_pat
     code, out, _ = run(capsys, "sync", "-c", "salesforce", "--config", config, "--json")
     summary = json.loads(out)
     assert code == 0 and summary["outcome"] == "ok" and summary["counts"]["written"] > 0
+    # The demo's open leads are its newest calls, which converted far more: Hot overflows.
+    tiers = summary["tiers"]
+    assert tiers["leads"] > 500 and tiers["current"]["Hot"] > \
+        1.5 * tiers["intended"]["Hot"]
+    [hot] = [line for line in tiers["warnings"] if line.startswith("tier Hot holds")]
+    assert "likely cause" in hot and "retrain" in hot and "scale: percentile" in hot
     code, out, _ = run(capsys, "status", "--config", config, "--json")
     entry = next(e for e in json.loads(out) if e["connection"] == "salesforce")
     assert code == 0 and entry["runs"][0]["kind"] == "sync"
     assert entry["last_retrain"]["outcome"] == "ok"
     assert entry["last_retrain"]["model_version"] == version
+    assert entry["tiers"]["warnings"] == tiers["warnings"]
     monkeypatch.setenv("COLUMNS", "250")  # one row per line
     paris = config.parent / "paris.toml"  # the same connection, its schedule in Paris time
     paris.write_text(config.read_text() + '\n[connections.salesforce.schedule]\n'
                      'timezone = "Europe/Paris"\n')
-    code, out, _ = run(capsys, "status", "--config", paris, "-c", "salesforce")
+    code, out, err = run(capsys, "status", "--config", paris, "-c", "salesforce")
     assert code == 0 and "last retrain" in out and f"promoted {version}" in out
+    assert "tiers (now / intended)" in out
+    assert f"warning: salesforce: {hot[:40]}" in " ".join(err.split())
     assert "times in Europe/Paris" in out
     assert f"pulled {len(small_bank.rows):,} leads" in out  # the retraining's row
     # The bank data ends in 2010: the cursor is years behind because the history is old.

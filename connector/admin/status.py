@@ -1,7 +1,8 @@
 """What ``leadscore status`` shows, per connection, read from the state store and the model
 directory only (no CRM call): the last runs and their counts, failures waiting for a retry,
 cursor lag, the live model and its holdout metrics, the last retraining, the API allowance as
-last reported, who holds the connection now, and when each job is next expected.
+last reported, who holds the connection now, when each job is next expected, and each tier's
+share of the scored leads against its intended share (:mod:`connector.admin.tier_watch`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from connector.records import Cursor
 from connector.sync.schedule import next_runs
 from connector.state import RunInfo, StateStore
 from connector.sync.engine import CHANGED, CREATED
+from connector.admin.tier_watch import state_watch
+from connector.sync.lifecycle import MAX_RETRY_ATTEMPTS
 
 HOLDOUT_KEYS = ("roc_auc", "pr_auc", "lift_top_decile", "brier")
 
@@ -104,6 +107,8 @@ def connection_status(config: Config, state: StateStore, name: str, now: datetim
         "timezone": connection.schedule.timezone,
         "runs": [_run(r) for r in history[:runs]],
         "failures": {"waiting": state.failure_count(name),
+                     # retried only when their record changes; they no longer hold the cursor
+                     "exhausted": state.exhausted_count(name, MAX_RETRY_ATTEMPTS),
                      "oldest": [{"record_id": f.record_id, "code": f.code, "reason": f.reason,
                                  "attempts": f.attempts, "last_at": _iso(f.last_at)}
                                 for f in failures]},
@@ -116,6 +121,7 @@ def connection_status(config: Config, state: StateStore, name: str, now: datetim
         "next_runs": {job: _iso(at) for job, at in
                       next_runs(connection.schedule, last_start, now).items()},
         "pilot": pilot_status(config, state, name),
+        "tiers": state_watch(config, state, name),
     }
 
 

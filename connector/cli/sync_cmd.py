@@ -21,6 +21,7 @@ from connector.sync.schedule import configure_logging
 from connector.sync.schedule import run as run_scheduler
 from connector.state import StateStore, utcnow
 from connector.admin.status import status as gather_status
+from connector.admin.tier_watch import state_watch
 from connector.admin.units import cursor_lag, duration, local_time
 from connector.sync.engine import RunSummary, run_sync
 
@@ -57,7 +58,12 @@ def sync(
                                limit=limit, preview_dir=out, progress=_show_on(tracker))
         finally:
             crm.close()
-    typer.echo(json.dumps(summary.as_dict()) if as_json else clean(summary.line()))
+        tiers = state_watch(settings, state, connection)
+    if as_json:
+        typer.echo(json.dumps({**summary.as_dict(), "tiers": tiers}))
+    else:
+        typer.echo(clean(summary.line()))
+        _warn_tiers(tiers, connection)
     if summary.preview_path and not as_json:
         typer.echo(f"preview: {summary.preview_path}")
     summary.raise_for_outcome()
@@ -115,7 +121,10 @@ def _table(entry: dict, now: datetime) -> Table:
     table.add_row("cursor lag", cursor_lag(cursor["lag_s"], cursor["stamp"], cursor["recorded_at"],
                                            now)
                   if cursor and cursor["lag_s"] is not None else "never synced")
-    table.add_row("failures waiting", str(entry["failures"]["waiting"]))
+    failures = entry["failures"]
+    table.add_row("failures waiting", f"{failures['waiting']} ({failures['exhausted']} out of "
+                                      "retries: retried when their record changes)"
+                  if failures["exhausted"] else str(failures["waiting"]))
     api = entry["api"]
     table.add_row("API allowance", "unknown" if api["daily_max"] is None else
                   f"{api['daily_used']:,} used, {api['daily_left']:,} left of "
@@ -135,6 +144,11 @@ def _table(entry: dict, now: datetime) -> Table:
         hook = pilot["webhook"]
         table.add_row("webhook", f"{hook['sent']:,} sent, {hook['pending']:,} pending, "
                       f"{hook['dead']:,} dead letters")
+    tiers = entry.get("tiers")
+    if tiers and tiers["leads"]:
+        table.add_row("tiers (now / intended)", ", ".join(
+            f"{name} {tiers['current'][name]:.0%} / {share:.0%}"
+            for name, share in tiers["intended"].items()) + f" of {tiers['leads']:,} leads")
     holder = entry["locked_by"]
     table.add_row("running now", shown(holder["owner"]) if holder else "no")
     for job, at in entry["next_runs"].items():
@@ -176,3 +190,11 @@ def status(
     console = Console()
     for entry in entries:
         console.print(_table(entry, now))
+        _warn_tiers(entry.get("tiers"), entry["connection"])
+
+
+def _warn_tiers(tiers: dict | None, connection: str) -> None:
+    """One warning line on stderr per tier far from its intended share."""
+    for line in (tiers or {}).get("warnings", []):
+        Console(stderr=True, soft_wrap=True).print(f"[yellow]warning:[/] {shown(connection)}: "
+                                                   f"{shown(line)}", highlight=False)

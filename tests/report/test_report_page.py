@@ -24,6 +24,9 @@ def _inputs(n=2000, seed=0):
             "candidates": [{"name": "logistic_regression", "roc_auc": 0.75, "pr_auc": 0.41,
                             "chosen": True},
                            {"name": "xgboost", "roc_auc": 0.70, "pr_auc": 0.38, "chosen": False}],
+            "exclusions": ["random_forest(depth=6) excluded: a full rescan of 5,000,000 leads "
+                           "with exact reasons would take 1 h 23 min of scoring, over the "
+                           "10-minute budget"],
             "warnings": ["Field <Duration__c> predicts the outcome almost alone"]}
     tiers = [TierRow("Hot", 200, 0.41, 0.44), TierRow("Warm", 600, 0.2, 0.18),
              TierRow("Cold", 1200, 0.07, 0.08)]
@@ -47,6 +50,7 @@ def test_report_has_every_section_and_no_network_or_script():
     assert "<script" not in html
     assert not re.search(r'(src|href)="https?://', html)
     assert "logistic_regression (chosen)" in html
+    assert "Not eligible: random_forest(depth=6) excluded: a full rescan of 5,000,000" in html
     assert "&lt;Duration__c&gt;" in html  # escaped, not raw markup
     assert "major shift" in html and "stable" in html
     assert "CC BY 4.0" in html
@@ -106,3 +110,70 @@ def test_report_renders_in_headless_chromium(tmp_path):
     saved = os.environ.get("LEADSCORE_SCREENSHOT_DIR")
     if saved:
         shutil.copy(shot, os.path.join(saved, "report.png"))
+
+
+MEASURE = """<script>
+const box = e => e.getBoundingClientRect();
+const set = (k, v) => document.body.setAttribute('data-' + k, v);
+set('first', document.querySelector('main').firstElementChild.id);
+set('summary-bottom', Math.round(box(document.getElementById('summary')).bottom));
+set('warnings', [...document.querySelectorAll('#warnings li')].map(
+  li => Math.round(box(li).bottom) + ':' + li.textContent.slice(0, 40)).join('|'));
+set('card-open', document.getElementById('card').open);
+set('card-height', Math.round(box(document.getElementById('card')).height));
+</script>"""
+
+
+def test_the_first_screen_in_chromium_holds_the_verdict_and_the_tier_warnings(tmp_path):
+    """At 1280 x 800, the summary is the first thing on the page and ends on the first screen
+    with every warning (the demo's tiers that do not fall from Hot to Cold, a major input
+    shift, tier drift, the card's own); the
+    model card is folded. Measured in Chromium by a script added to a copy of the page (the
+    report itself has none)."""
+    browser = _chromium()
+    tiers = [TierRow("Hot", 824, 0.2, 0.173), TierRow("Warm", 1648, 0.1, 0.082),
+             TierRow("Cool", 2472, 0.05, 0.046), TierRow("Cold", 3296, 0.02, 0.137)]
+    card = {**_inputs().card, "promoted": True, "decision": "beats the points rule",
+            "holdout": {"lift_top_decile": 3.1}, "baseline": {"kind": "points rule",
+                                                              "lift_top_decile": 1.8}}
+    drift = ("tier Hot holds 45% of today's open leads (3,707 of 8,238) but was cut to hold 10% "
+             "of past leads; likely cause: today's leads score better; choices: retrain")
+    html = render_report(replace(_inputs(), card=card, tiers=tiers, warnings=[drift]))
+    page = tmp_path / "measured.html"
+    page.write_text(html.replace("</body>", MEASURE + "</body>"), encoding="utf-8")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,800"]
+    dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    body = re.search(r"<body([^>]*)>", dom).group(1)
+    measured = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body))
+    assert measured["first"] == "summary"
+    assert 0 < int(measured["summary-bottom"]) <= 800, measured
+    warnings = [item.split(":", 1) for item in measured["warnings"].split("|")]
+    starts = ("⚠ On the holdout, conversion does NOT", "⚠ Age shifted a lot since training",
+              "⚠ tier Hot holds 45% of today", "⚠ Field &lt;Duration__c&gt; predicts")
+    assert len(warnings) == 4 and all(text.startswith(start)
+                                      for (_, text), start in zip(warnings, starts)), warnings
+    assert all(int(bottom) <= 800 for bottom, _ in warnings)
+    assert measured["card-open"] == "false" and int(measured["card-height"]) < 60  # folded
+    assert "Model v0003 is live" in dom and "converted 3.1× the average" in dom
+
+
+def test_a_pilot_opens_the_report_with_its_sentence_and_its_section():
+    from connector.admin.report.pilot import PilotReport, render_pilot
+    from connector.admin.uplift import Lead, uplift_rows
+    leads = ([Lead("scored", "Hot", 80, True)] * 82 + [Lead("scored", "Hot", 80, False)] * 118
+             + [Lead("control", "Hot", 80, True)] * 17 + [Lead("control", "Hot", 80, False)] * 33)
+    pilot = PilotReport(headline="Hot leads reps saw converted 41% (±7), Hot leads they did "
+                                 "not 34% (±14): no measurable difference yet.",
+                        rows=uplift_rows(leads, ["Hot", "Warm", "Cold"]), control_share=0.2,
+                        groups={"control": 50, "scored": 200, "released": 0},
+                        auc_control=(0.71, 50), auc_scored=(None, 200))
+    html = render_report(replace(_inputs(), pilot=render_pilot(pilot), headline=pilot.headline))
+    summary = html[html.index('id="summary"'):html.index('id="pilot"')]
+    assert "Hot leads reps saw converted 41% (±7)" in summary  # on the first screen
+    section = html[html.index('id="pilot"'):html.index('id="candidates"')]
+    assert "82 / 200" in section and "17 / 50" in section
+    assert "41.0% (34.4–47.9)" in section and "ROC AUC 0.710 on 50 closed" in section
+    assert "+7.0 pts" in section and "50 leads were held back" in section

@@ -17,6 +17,7 @@ from connector.mapping import Mapping
 from connector.model import load_model
 from connector.model.artifacts import load_holdout, load_profile
 from connector.model.profile import build_profile, drift
+from connector.admin.tier_watch import report_watch
 from connector.admin.report.page import ReportInputs, TierRow, plain_label, render_report
 from connector.admin.report.pilot import PilotReport, render_pilot
 from connector.model.scoring import to_scores
@@ -74,8 +75,9 @@ def _drivers(mapping: Mapping, scores) -> list[tuple[str, float]]:
 
 def build_inputs(*, connection: str, crm: str, model, version_dir: Path, mapping: Mapping,
                  records: Iterable[dict], runs: Sequence[dict], demo_data: bool = False,
-                 now: datetime | None = None) -> ReportInputs:
-    """Everything :func:`connector.admin.report.page.render_report` needs for one connection."""
+                 now: datetime | None = None, config_dir: Path | None = None) -> ReportInputs:
+    """Everything :func:`connector.admin.report.page.render_report` needs for one connection
+    (``config_dir``: where the config lives, so the card's paths read relative to it)."""
     closed, open_ = [], []
     for record in records:
         (open_ if mapping.outcome_of(record) is None else closed).append(record)
@@ -83,13 +85,16 @@ def build_inputs(*, connection: str, crm: str, model, version_dir: Path, mapping
     drift_table, drift_note = _drift(model, mapping, version_dir, closed, open_,
                                      [lead.score for lead in open_scores])
     y, p = load_holdout(version_dir)
+    shares = report_watch(model, [lead.tier for lead in open_scores])
     return ReportInputs(
         connection=connection, crm=crm, generated_at=now or datetime.now(UTC), card=model.card,
         holdout_y=y, holdout_p=p, tiers=_tiers(model.card),
         current_scores=[lead.score for lead in open_scores],
         drivers=_drivers(mapping, open_scores),
         drift=drift_table, drift_note=drift_note, runs=runs,
-        attribution=DEMO_ATTRIBUTION if demo_data else None)
+        attribution=DEMO_ATTRIBUTION if demo_data else None,
+        warnings=shares["warnings"], tier_shares=shares if shares["leads"] else None,
+        config_dir=config_dir)
 
 
 def _run_row(run) -> dict:
@@ -109,9 +114,11 @@ def write_report(workspace: Workspace, out: Path, *, records: Iterable[dict],
     inputs = build_inputs(connection=workspace.name, crm=workspace.connection.crm, model=model,
                           version_dir=workspace.model_dir / model.version,
                           mapping=workspace.mapping, records=records, runs=runs,
-                          demo_data=demo_data, now=datetime.now(UTC))
+                          demo_data=demo_data, now=datetime.now(UTC),
+                          config_dir=workspace.config.path.resolve().parent)
     if pilot is not None:
-        inputs = dataclasses.replace(inputs, pilot=render_pilot(pilot), headline=pilot.headline)
+        inputs = dataclasses.replace(inputs, pilot=render_pilot(pilot), headline=pilot.headline,
+                                     warnings=[*inputs.warnings, *pilot.warnings])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_report(inputs), encoding="utf-8")
     return out

@@ -1,15 +1,25 @@
-"""The self-contained HTML model report: one file, inline CSS and SVG, no network, no script."""
+"""The self-contained HTML model report: one file, inline CSS and SVG, no network, no script.
+
+The first screen (``#summary``, from :mod:`connector.admin.report.summary`) says in plain
+sentences whether the model is live and why, how much better its top 10 % convert, whether the
+tiers order conversion, drift in one line, and every warning; the evidence follows, and the full
+model card comes last, folded. A caller adds warnings through ``ReportInputs.warnings`` and
+whole sections through ``ReportInputs.sections`` (shown before the folded card).
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from jinja2 import Environment, select_autoescape
 from markupsafe import Markup
 
 from connector.admin.report import charts, curves
+from connector.admin.report.summary import first_screen
 
 
 @dataclass(frozen=True)
@@ -20,6 +30,15 @@ class TierRow:
     count: int
     predicted: float
     observed: float
+
+
+@dataclass(frozen=True)
+class ExtraSection:
+    """A section a caller adds to the report: its anchor, title and (trusted) HTML body."""
+
+    id: str
+    title: str
+    html: Markup
 
 
 @dataclass(frozen=True)
@@ -39,6 +58,10 @@ class ReportInputs:
     runs: Sequence[dict] = field(default_factory=list)
     drift_note: str = ""
     attribution: str | None = None
+    warnings: Sequence[str] = ()  # more warnings for the first screen (tier drift, leaks...)
+    sections: Sequence[ExtraSection] = ()
+    tier_shares: dict | None = None  # today's open leads per tier vs intended (tier_watch)
+    config_dir: Path | None = None  # paths on the card are shown relative to it
     pilot: Markup = Markup("")  # the control-group section (connector.admin.report.pilot)
     headline: str | None = None  # its one plain sentence, shown first
 
@@ -54,7 +77,10 @@ header p{margin:4px 0 0;color:#cbd5e1}main{padding:20px 28px;max-width:1200px}
 section{background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:14px 18px;margin:0 0 18px}
 h2{font-size:17px;margin:0 0 10px}.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:14px;align-items:start}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #e5e7eb}
-th{background:#f1f5f9}td.num{text-align:right;font-variant-numeric:tabular-nums}.chosen{font-weight:700}
+th{background:#f1f5f9}.summary h2{font-size:20px}.summary h3{font-size:15px;margin:10px 0 4px}
+.summary p{margin:4px 0;font-size:15px}.good{color:#166534}.bad{color:#b91c1c}ul#warnings{margin:0;padding-left:20px}
+details{background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:10px 18px;margin:0 0 18px}
+details summary{font-weight:600;cursor:pointer}td.num{text-align:right;font-variant-numeric:tabular-nums}.chosen{font-weight:700}
 svg.chart{width:100%;height:auto;background:#fff}svg .title{font-size:13px;font-weight:600}
 svg .tick,svg .value,svg .legend,svg .axis-label{font-size:10px;fill:#374151}svg .legend{font-weight:600}
 svg .axis{stroke:#6b7280}svg .grid{stroke:#eef2f7}svg .diagonal{stroke:#9ca3af;stroke-dasharray:4 3}
@@ -63,21 +89,27 @@ svg .axis{stroke:#6b7280}svg .grid{stroke:#eef2f7}svg .diagonal{stroke:#9ca3af;s
 <header><h1>Lead scoring report — {{ r.connection }} ({{ r.crm }})</h1>
 <p>Model {{ card.get("version", "?") }} · generated {{ r.generated_at.strftime("%Y-%m-%d %H:%M UTC") }}</p></header>
 <main>
-{% if r.headline %}<p id="headline"><strong>{{ r.headline }}</strong></p>{% endif %}
+<section id="summary" class="summary">
+<h2 id="verdict" class="{{ 'good' if s.good else 'bad' }}">{{ s.verdict }}</h2>
+<p id="headline">{{ s.headline }}</p>
+{% if r.headline %}<p id="uplift"><strong>{{ r.headline }}</strong></p>{% endif %}
+<p id="tier-order">{{ s.tier_order }}</p>
+<p id="drift-line">{{ s.drift }}</p>
+{% if s.warnings %}<h3>{{ s.warnings|length }} warning{{ 's' if s.warnings|length > 1 else '' }}</h3>
+<ul id="warnings">{% for w in s.warnings %}<li class="warn">⚠ {{ w }}</li>{% endfor %}</ul>
+{% else %}<p id="warnings" class="note">No warnings.</p>{% endif %}
+</section>
 {{ r.pilot }}
-<section id="card"><h2>Model card</h2><table>
-{% for key, value in facts %}<tr><th>{{ key }}</th><td>{{ value }}</td></tr>{% endfor %}
-</table>{% for w in card.get("warnings", []) %}<p class="warn">⚠ {{ w }}</p>{% endfor %}</section>
 <section id="candidates"><h2>Candidates on the time-ordered holdout</h2><table>
 <tr><th>model</th>{% for m in metric_names %}<th>{{ m }}</th>{% endfor %}</tr>
 {% for name, metrics in candidates %}<tr class="{{ 'chosen' if name == chosen else '' }}"><td>{{ name }}{{ ' (chosen)' if name == chosen else '' }}</td>
 {% for m in metric_names %}<td class="num">{{ fmt(metrics.get(m)) }}</td>{% endfor %}</tr>{% endfor %}
-</table></section>
+</table>{% for e in card.get("exclusions", []) %}<p class="warn">Not eligible: {{ e }}</p>{% endfor %}</section>
 <section id="quality"><h2>How well the scores rank (holdout)</h2><div class="grid">
 {{ roc }}{{ gain }}{{ lift }}{{ calibration }}</div></section>
 <section id="tiers"><h2>Conversion by tier (holdout)</h2><div class="grid">{{ tier_chart }}
-<table><tr><th>tier</th><th>leads</th><th>predicted</th><th>observed</th></tr>
-{% for t in r.tiers %}<tr><td>{{ t.name }}</td><td class="num">{{ t.count }}</td><td class="num">{{ "%.1f%%"|format(100*t.predicted) }}</td><td class="num">{{ "%.1f%%"|format(100*t.observed) }}</td></tr>{% endfor %}
+<table><tr><th>tier</th><th>leads</th><th>predicted</th><th>observed</th>{% if shares %}<th>open leads now</th><th>intended</th>{% endif %}</tr>
+{% for t in r.tiers %}<tr><td>{{ t.name }}</td><td class="num">{{ t.count }}</td><td class="num">{{ "%.1f%%"|format(100*t.predicted) }}</td><td class="num">{{ "%.1f%%"|format(100*t.observed) }}</td>{% if shares %}<td class="num">{{ pct(shares.current.get(t.name)) }}</td><td class="num">{{ pct(shares.intended.get(t.name)) }}</td>{% endif %}</tr>{% endfor %}
 </table></div></section>
 <section id="scores"><h2>Current scores and what drives them</h2><div class="grid">{{ histogram }}{{ drivers }}</div></section>
 <section id="drift"><h2>Drift against training (population stability index)</h2>
@@ -89,11 +121,19 @@ svg .axis{stroke:#6b7280}svg .grid{stroke:#eef2f7}svg .diagonal{stroke:#9ca3af;s
 <section id="history"><h2>Sync history</h2>{% if r.runs %}<table><tr>{% for k in run_keys %}<th>{{ k }}</th>{% endfor %}</tr>
 {% for run in r.runs %}<tr>{% for k in run_keys %}<td>{{ run.get(k, "") }}</td>{% endfor %}</tr>{% endfor %}</table>
 {% else %}<p class="note">No sync has run yet.</p>{% endif %}</section>
+{% for extra in r.sections %}<section id="{{ extra.id }}"><h2>{{ extra.title }}</h2>{{ extra.html }}</section>{% endfor %}
+<details id="card"><summary>Full model card</summary><table>
+{% for key, value in facts %}<tr><th>{{ key }}</th><td>{{ value }}</td></tr>{% endfor %}
+</table></details>
 </main><footer>{% if r.attribution %}{{ r.attribution }}<br>{% endif %}Generated by leadscore; no data left this machine.</footer>
 </body></html>"""
 
 RUN_KEYS = ("started_at", "kind", "outcome", "pulled", "scored", "written", "unchanged",
             "failed", "api_calls")
+
+
+def _pct(value) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
 
 
 def _fmt(value) -> str:
@@ -111,10 +151,23 @@ def plain_label(label: str | None, field: str) -> str:
     return text or field
 
 
-def _facts(card: dict) -> list[tuple[str, str]]:
+def _relative(path: str, config_dir: Path | None) -> str:
+    """``path`` relative to the config's folder (as the admin wrote it), else unchanged."""
+    if config_dir is None or not os.path.isabs(path):
+        return path
+    try:
+        return os.path.relpath(path, config_dir)
+    except ValueError:  # another drive
+        return path
+
+
+def _facts(card: dict, config_dir: Path | None = None) -> list[tuple[str, str]]:
     skip = {"candidates", "warnings", "features", "tiers", "metrics", "vocabulary", "holdout"}
     facts = []
     for key, value in card.items():
+        if key == "mapping" and isinstance(value, str):
+            facts.append(("mapping", _relative(value, config_dir)))
+            continue
         if key in skip or isinstance(value, list):
             continue
         if isinstance(value, dict):  # one level of nesting, e.g. counts or the data window
@@ -179,7 +232,9 @@ def render_report(r: ReportInputs) -> str:
     candidates = [(row.get("name", "?"), row) for row in r.card.get("candidates") or []]
     metric_names = sorted({m for _, row in candidates for m, v in row.items()
                            if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    screen = first_screen(r.card, r.tiers, r.drift, extra_warnings=r.warnings)
     return env.from_string(TEMPLATE).render(
-        r=r, card=r.card, facts=_facts(r.card), candidates=candidates,
+        r=r, s=screen, shares=r.tier_shares, pct=_pct, card=r.card,
+        facts=_facts(r.card, r.config_dir), candidates=candidates,
         metric_names=metric_names, chosen=r.card.get("chosen"), fmt=_fmt,
         drift_word=_drift_word, run_keys=RUN_KEYS, **_charts(r))
