@@ -24,7 +24,7 @@ import numpy as np
 
 from connector.mapping import Mapping
 from connector.model import metrics
-from connector.model.features import FeatureEncoder, parse_time
+from connector.model.features import FeatureEncoder, FeatureMatrix, parse_time
 from connector.model.leaks import Leak, validation_gap
 from connector.model.point_in_time import PointInTime
 
@@ -39,19 +39,19 @@ def _single_auc(mapping: Mapping, rows: list[dict], y: np.ndarray) -> dict[str, 
 
 def compare_with_today(point_in_time: PointInTime, rows: list[dict], y: np.ndarray,
                        n_hold: int, mapping: Mapping, auc_point_in_time: float,
-                       refit: Callable[[np.ndarray, np.ndarray, tuple], Any]
+                       refit: Callable[[FeatureMatrix, np.ndarray], Any]
                        ) -> tuple[dict, list[Leak]]:
     """The card's ``validation`` section and the validation-gap leaks.
 
     ``rows`` are the time-ordered point-in-time training records and ``y`` their outcomes;
-    ``refit(X, y, roles)`` fits a fresh copy of the chosen candidate on older rows.
+    ``refit(matrix, y)`` fits a fresh copy of the chosen candidate on older rows.
     """
     today_of = point_in_time.today_of()
     today = [today_of[id(row)] for row in rows]
     old, hold = slice(0, len(rows) - n_hold), slice(len(rows) - n_hold, len(rows))
     encoder = FeatureEncoder(mapping.features, mapping.time_field).fit(today[old])
     X_old, X_hold = encoder.transform(today[old]), encoder.transform(today[hold]).values
-    model = refit(X_old.values, y[old], X_old.roles)
+    model = refit(X_old, y[old])
     auc_today = metrics.roc_auc(y[hold], model.margin(X_hold))
     section = {"point_in_time_roc_auc": round(auc_point_in_time, 4),
                "today_values_roc_auc": round(auc_today, 4),
@@ -81,7 +81,7 @@ def compare_with_today(point_in_time: PointInTime, rows: list[dict], y: np.ndarr
 
 
 def open_period_check(rows: list[dict], y: np.ndarray, mapping: Mapping, open_since: float,
-                      refit: Callable[[np.ndarray, np.ndarray, tuple], Any]) -> dict | None:
+                      refit: Callable[[FeatureMatrix, np.ndarray], Any]) -> dict | None:
     """ROC AUC on a seeded random half of the closed leads created since ``open_since`` (epoch
     seconds: the oldest open lead), fitting on every other closed lead; None when fewer than
     :data:`MIN_OPEN_PERIOD` such leads or a single outcome among them."""
@@ -96,7 +96,7 @@ def open_period_check(rows: list[dict], y: np.ndarray, mapping: Mapping, open_si
         return None
     encoder = FeatureEncoder(mapping.features, mapping.time_field).fit([rows[i] for i in train])
     X_train = encoder.transform([rows[i] for i in train])
-    model = refit(X_train.values, y[train], X_train.roles)
+    model = refit(X_train, y[train])
     X_hold = encoder.transform([rows[i] for i in hold]).values
     return {"open_period_roc_auc": round(metrics.roc_auc(y[hold], model.margin(X_hold)), 4),
             "open_period_holdout": len(hold)}

@@ -7,7 +7,7 @@ saw, and the leak detectors that need open leads or history (see
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from connector.crm.base import CRM
 from connector.crm.history import read_history
@@ -24,12 +24,13 @@ closed leads the log never saw, at most this many calls (20,000 leads); one that
 the whole object at once (Salesforce: one SOQL query) for all of them."""
 
 
-def pull_records(crm: CRM, mapping: Mapping, *,
-                 stop: threading.Event | None = None) -> Iterable[tuple[str, dict]]:
-    """Every record's id and mapped input values, page by page; with ``stop`` set, raises
-    :class:`StopRequestedError` before asking for the next page."""
+def pull_records(crm: CRM, mapping: Mapping, *, stop: threading.Event | None = None,
+                 also: Sequence[str] = ()) -> Iterable[tuple[str, dict]]:
+    """Every record's id and mapped input values (and the fields in ``also``, e.g. the live
+    model's), page by page; with ``stop`` set, raises :class:`StopRequestedError` before
+    asking for the next page."""
     pulled = 0
-    for page in crm.pull_changed(None, mapping.input_fields()):
+    for page in crm.pull_changed(None, list(dict.fromkeys([*mapping.input_fields(), *also]))):
         if stop is not None and stop.is_set():
             raise StopRequestedError(f"stop requested: the history pull stopped after "
                                      f"{pulled:,} records")
@@ -40,13 +41,15 @@ def pull_records(crm: CRM, mapping: Mapping, *,
 
 def point_in_time_inputs(crm: CRM, mapping: Mapping, state: StateStore, connection: str,
                          records: list[tuple[str, dict]] | None = None, *,
-                         stop: threading.Event | None = None) -> PointInTime:
+                         stop: threading.Event | None = None,
+                         also: Sequence[str] = ()) -> PointInTime:
     """The closed leads' point-in-time records, with the leaks found before training.
 
     ``records`` (id, values) are pulled when not given. A CRM whose history cannot be read
     (not offered, not permitted) leaves those leads on today's values, and the card says why.
     """
-    pulled = list(pull_records(crm, mapping, stop=stop)) if records is None else records
+    pulled = (list(pull_records(crm, mapping, stop=stop, also=also)) if records is None
+              else records)
     features = list(dict.fromkeys(f.field for f in mapping.features))
     closed = [(i, v) for i, v in pulled if mapping.outcome_of(v) is not None]
     logged = state.feature_log.entries(connection)

@@ -24,6 +24,9 @@ def _inputs(n=2000, seed=0):
             "candidates": [{"name": "logistic_regression", "roc_auc": 0.75, "pr_auc": 0.41,
                             "chosen": True},
                            {"name": "xgboost", "roc_auc": 0.70, "pr_auc": 0.38, "chosen": False}],
+            "exclusions": ["random_forest(depth=6) excluded: a full rescan of 5,000,000 leads "
+                           "with exact reasons would take 1 h 23 min of scoring, over the "
+                           "10-minute budget"],
             "warnings": ["Field <Duration__c> predicts the outcome almost alone"]}
     tiers = [TierRow("Hot", 200, 0.41, 0.44), TierRow("Warm", 600, 0.2, 0.18),
              TierRow("Cold", 1200, 0.07, 0.08)]
@@ -47,6 +50,7 @@ def test_report_has_every_section_and_no_network_or_script():
     assert "<script" not in html
     assert not re.search(r'(src|href)="https?://', html)
     assert "logistic_regression (chosen)" in html
+    assert "Not eligible: random_forest(depth=6) excluded: a full rescan of 5,000,000" in html
     assert "&lt;Duration__c&gt;" in html  # escaped, not raw markup
     assert "major shift" in html and "stable" in html
     assert "CC BY 4.0" in html
