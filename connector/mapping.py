@@ -127,7 +127,10 @@ class Feature(_Strict):
     field: str
     kind: FeatureKind
     label: str
-    unit: str | None = None
+    unit: Annotated[str, Field(min_length=1, max_length=20)] | None = None
+    # How a number reads in reasons: percent (a share, 0.25 -> 25%), duration_s or
+    # duration_min (an amount of time, 200 -> "3 min 20 s"); `unit` is written after it.
+    format: Literal["percent", "duration_s", "duration_min"] | None = None
     trim: bool = True
     case_fold: bool = True
     aliases: dict[str, list[str]] = {}
@@ -142,6 +145,8 @@ class Feature(_Strict):
             raise ValueError("`aliases` only applies to kind: category")
         if self.derive is not None and self.kind != "date":
             raise ValueError("`derive` only applies to kind: date")
+        if (self.format or self.unit) and self.kind != "number":
+            raise ValueError("`format` and `unit` only apply to kind: number")
         return self
 
 
@@ -234,12 +239,14 @@ class Baseline(_Strict):
 
 
 class Training(_Strict):
-    """Minimum data to train, the share of newest closed leads held out, and the point in time
-    whose inputs a closed lead trains with.
+    """Minimum data to train, the share of newest closed leads held out, the point in time
+    whose inputs a closed lead trains with, and the scoring budget of a full rescan.
 
     ``decision_point``: ``last_open`` (default) takes a closed lead's inputs as they were the
     last time it was scored while open; ``first_scored`` as they were when first scored (for a
     model meant to rank leads on arrival). ``retention_days`` bounds the feature log.
+    ``rescan_minutes``: a candidate model whose exact reasons would take longer than this to
+    score the whole org (a full rescan follows every promotion) is not chosen.
     """
 
     min_closed: Annotated[int, Field(ge=10)] = 1000
@@ -247,6 +254,7 @@ class Training(_Strict):
     holdout_share: Annotated[float, Field(ge=0.05, le=0.5)] = 0.2
     decision_point: Literal["last_open", "first_scored"] = "last_open"
     retention_days: Annotated[int, Field(ge=1)] = 400
+    rescan_minutes: Annotated[float, Field(gt=0)] = 10.0
 
 
 SUBJECT_FIELDS = frozenset({"tier", "score", "previous_tier"})

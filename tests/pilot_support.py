@@ -37,7 +37,8 @@ def write_pilot_config(directory: Path, setup: Setup, *, share: float = 0.2) -> 
                     dirs_exist_ok=True)
     info = setup.sandbox.info[setup.crm_name]
     if setup.crm_name == "salesforce":
-        reach = f'auth = "password"\ntoken_url = "{info["token_url"]}"\nca_file = "{info["ca_file"]}"'
+        reach = (f'auth = "password"\ntoken_url = "{info["token_url"]}"\n'
+                 f'ca_file = "{info["ca_file"]}"')
     else:
         reach = f'auth = "private_app"\nbase_url = "{info["base_url"]}"'
     config = directory / "leadscore.toml"

@@ -26,7 +26,11 @@ from connector.sandbox import Sandbox
 from connector.state import StateStore
 
 REDIS = os.environ.get("LEADSCORE_TEST_REDIS_URL")
-POSTGRES = os.environ.get("LEADSCORE_TEST_POSTGRES_URL")
+SERVER = os.environ.get("LEADSCORE_TEST_POSTGRES_URL")
+SCHEMA = f"fleet_{uuid.uuid4().hex[:8]}"
+# The state lives in a schema of its own, made for this module and dropped after it, so the
+# workers start from an empty store whatever else uses the test database.
+POSTGRES = f"{SERVER}?options=-csearch_path%3D{SCHEMA}" if SERVER else None
 pytestmark = pytest.mark.skipif(
     not (REDIS and POSTGRES), reason="fleet tests need LEADSCORE_TEST_REDIS_URL and "
     "LEADSCORE_TEST_POSTGRES_URL (.ci/run starts redis-server and PostgreSQL and sets them)")
@@ -81,6 +85,18 @@ def wait_for(check, timeout: float, what: str):
 
 def finished_sync(state: StateStore, name: str):
     return next((r for r in state.last_runs(name, kinds=("sync",)) if r.outcome == "ok"), None)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def own_schema():
+    from sqlalchemy import create_engine, text
+    engine = create_engine(SERVER)
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {SCHEMA}"))
+    yield
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {SCHEMA} CASCADE"))
+    engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -93,6 +93,9 @@ def test_duration_is_named_everywhere_and_training_uses_logged_inputs(project, c
     validation = card["validation"]
     assert validation["today_values_roc_auc"] > validation["point_in_time_roc_auc"] + 0.05
     assert validation["fields"][0]["field"] == "Duration__c"
+    # Half of the closed leads of the open leads' period, held out while fitting on the rest.
+    assert validation["open_period_holdout"] == closed["closed"] // 2
+    assert 0.5 < validation["open_period_roc_auc"] < validation["today_values_roc_auc"]
     assert any(w.startswith("likely leakage: Duration__c makes validation")
                for w in second["warnings"])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 
 from connector.cli import main
@@ -14,7 +15,7 @@ from connector.model import train_model
 from connector.records import FieldCatalog, FieldInfo
 from connector.admin.sampling import Sample, sample_records
 from connector.sandbox import Sandbox
-from connector.admin.suggest import sentinel_values, suggest_mapping
+from connector.admin.suggest import readable_label, sentinel_values, suggest_mapping
 from connector.sync.workspace import Workspace, pull_history
 from tests.admin_support import small_seed, write_config
 
@@ -161,3 +162,30 @@ def test_strided_sample_spreads_over_the_whole_pull():
     kept = [int(r.id) for r in _strided(pages, 100)]
     assert 50 <= len(kept) <= 100 and kept[0] == 0 and kept[-1] >= 900
     assert len({b - a for a, b in zip(kept, kept[1:])}) == 1  # an even stride
+
+
+def test_web_shop_fields_get_readable_labels_and_integer_codes_become_categories():
+    """Fields as a public web-shop sessions file arrives: API names as labels, integer codes."""
+    catalog = FieldCatalog("Lead", {f.name: f for f in [
+        _field("IsConverted", "boolean", updateable=False), _field("Status", "picklist"),
+        _field("CreatedDate", "datetime", updateable=False),
+        FieldInfo("ProductRelated_Duration", "ProductRelated_Duration", "number", "double",
+                  custom=True),
+        FieldInfo("OperatingSystems", "OperatingSystems", "number", "double", custom=True),
+        FieldInfo("Administrative", "Administrative", "number", "double", custom=True)]})
+    rng = np.random.default_rng(0)
+    records = [{"IsConverted": i % 5 == 0, "CreatedDate": f"2024-01-{1 + i % 28:02d}T00:00:00Z",
+                "Status": "Closed - Converted" if i % 5 == 0 else "Closed - Not Converted",
+                "ProductRelated_Duration": float(rng.lognormal(6, 1)),
+                "OperatingSystems": float(rng.integers(1, 9)),
+                "Administrative": float(rng.integers(0, 6))} for i in range(300)]
+    suggestion = suggest_mapping("salesforce", catalog,
+                                 Sample(records, True, datetime.now(UTC), datetime.now(UTC)))
+    features = {f.field: f for f in suggestion.features}
+    assert features["ProductRelated_Duration"].label == "Product related duration {value}"
+    assert features["OperatingSystems"].kind == "category"
+    assert features["OperatingSystems"].label == "Operating systems: {value}"
+    assert features["Administrative"].kind == "number"  # a count of pages, not a code
+    assert [readable_label(*pair) for pair in [("Lead Source", "LeadSource"), ("", "LeadID"),
+                                               ("hs_lead_status", "hs_lead_status")]] == [
+        "Lead Source", "Lead ID", "Hs lead status"]

@@ -100,3 +100,20 @@ def test_the_seeded_task_effect_moves_only_leads_with_a_task():
     assert none == hidden
     with pytest.raises(CloseRequestError, match="task_effect"):
         CloseRequest.parse({"share": 1.0, "task_effect": 2})
+
+
+def test_a_tier_where_scored_leads_do_worse_is_a_warning():
+    from connector.admin.report.pilot import pilot_warnings
+    rows = uplift_rows(_leads("Hot", "scored", 200, 800) + _leads("Hot", "control", 100, 150),
+                       ["Hot"])
+    sizes = {"control": 250, "scored": 1000, "released": 0}
+    warned = pilot_warnings(rows, 0.2, sizes)
+    # 20% vs 40%: -20 points, measurably; both the All row and the Hot row say so.
+    assert len(warned) == 2 and warned[1].startswith("Hot leads reps saw converted 20 points "
+                                                     "less than control leads")
+    assert pilot_warnings(rows, None, sizes)[-1] == (
+        "The control group is switched off, but 250 of its leads have no scores in the CRM "
+        "yet: run a sync to write them.")
+    fine = uplift_rows(_leads("Hot", "scored", 400, 600) + _leads("Hot", "control", 50, 100),
+                       ["Hot"])
+    assert pilot_warnings(fine, 0.2, sizes) == []

@@ -107,7 +107,7 @@ def _run_one(workspace: Workspace, sandbox: Sandbox, say: Callable[[str], None])
         records: list[dict] = []
 
         def pull_and_train(tally):
-            records.extend(pull_history(crm, mapping))
+            records.extend(pull_history(crm, mapping, workspace.model_dir))
             tally(len(records))
             return train_model(records, mapping, model_dir=workspace.model_dir)
 

@@ -38,6 +38,12 @@ PERIOD_SHARE = 0.7  # on the demo: economic indices 0.84-0.97, every lead attrib
 MIN_CLOSED = 20
 SENTINEL_SHARE = 0.01  # a placeholder shows up often; a rare 99 is more likely a real 99
 SENTINEL_GAP = 3  # ...and lies well beyond the real values (pdays: 999 vs at most 27)
+MAX_CODE_LEVELS = 20  # an integer field with at most this many values may be a code
+# Words that name a code for a kind of thing (operating system 1-8, region 1-9, traffic type
+# 1-20): its numbers are labels, not amounts, so the field is a category.
+CODE_WORDS = {"type", "types", "code", "codes", "region", "regions", "browser", "browsers",
+              "system", "systems", "os", "category", "class", "group", "segment", "channel",
+              "kind", "zone", "area", "country", "state", "device", "platform", "source"}
 
 RULES = {
     "salesforce": {"time_field": "CreatedDate", "reason_length": 1000,
@@ -97,6 +103,27 @@ def _words(name: str) -> set[str]:
     """``HasOptedOutOfEmail`` -> {has, opted, out, of, email}; ``hs_lead_status`` likewise."""
     return {w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+",
                                           name.removesuffix("__c"))}
+
+
+def readable_label(label: str, name: str) -> str:
+    """The CRM label when it reads as words, else one made from the API name:
+    ``ProductRelated_Duration`` -> ``Product related duration`` (acronyms stay: ``Lead ID``)."""
+    text = label.strip() or name
+    if " " in text:
+        return text
+    words = re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", text.removesuffix("__c"))
+    if not words:
+        return text
+    words = [w if w.isupper() and len(w) > 1 else w.lower() for w in words]
+    return " ".join([words[0][:1].upper() + words[0][1:], *words[1:]])
+
+
+def integer_code(name: str, values: Sequence[float]) -> bool:
+    """Whether a number field holds codes rather than amounts: whole numbers, at most
+    :data:`MAX_CODE_LEVELS` of them, and a name that says what kind of thing it codes."""
+    levels = set(values)
+    return (0 < len(levels) <= MAX_CODE_LEVELS and all(float(v).is_integer() for v in levels)
+            and bool(_words(name) & CODE_WORDS))
 
 
 def _is_outcome(info: FieldInfo, rule_fields: set[str]) -> bool:
@@ -175,7 +202,7 @@ def _candidate(info: FieldInfo, sample: Sample, time_field: str) -> tuple[Featur
     problem = data_problem(prof, sample)
     if problem:
         return None, problem[0]
-    label = info.label.strip() or info.name
+    label = readable_label(info.label, info.name)
     if info.kind == "number" and (share := period_share(records, info.name, time_field)) \
             >= PERIOD_SHARE:
         return None, (f"follows the calendar, not the lead: {share:.0%} of its variation is "
@@ -183,6 +210,8 @@ def _candidate(info: FieldInfo, sample: Sample, time_field: str) -> tuple[Featur
                       "model could not carry it into future periods")
     if info.kind == "number":
         present = [v for r in records if (v := to_number(r.get(info.name))) is not None]
+        if integer_code(info.name, present):
+            return Feature(field=info.name, kind="category", label=f"{label}: {{value}}"), ""
         sentinels = sentinel_values(present)
         return Feature(field=info.name, kind="number", label=f"{label} {{value}}",
                        **({"missing_values": sentinels} if sentinels else {})), ""

@@ -17,8 +17,9 @@ from connector.model import load_model, restore_model, train_model
 from connector.admin.report.build import write_report
 from connector.admin.report.pilot import gather_pilot
 from connector.sync.training_inputs import point_in_time_inputs, pull_records
-from connector.sync.training_run import recorded_training
-from connector.sync.workspace import Workspace, open_workspace, pull_history
+from connector.sync.training_run import recent_volume, recorded_training
+from connector.sync.workspace import (Workspace, live_model_fields, open_workspace,
+                                      pull_history)
 from connector.sync.writeback import output_specs
 
 CONFIG = typer.Option(None, "--config", help="Config file (default: $LEADSCORE_CONFIG or ./leadscore.toml).")
@@ -46,10 +47,12 @@ def train_connection(workspace: Workspace, *, force: bool = False, min_closed: i
     """Pull the connection's history and train on point-in-time inputs (promotion is the
     model's decision), recorded as a ``retrain`` run under the connection's lock."""
     crm = workspace.open_crm()
+    schedule = workspace.connection.schedule
 
     def pull_and_train(state, tally):
+        also = live_model_fields(crm, workspace.mapping, workspace.model_dir)
         with tracking(f"{workspace.name}: pulling records") as tracker:
-            records = list(counted(pull_records(crm, workspace.mapping), tracker))
+            records = list(counted(pull_records(crm, workspace.mapping, also=also), tracker))
         tally(len(records))
         with tracking(f"{workspace.name}: point-in-time inputs"):
             inputs = point_in_time_inputs(crm, workspace.mapping, state, workspace.name,
@@ -57,7 +60,10 @@ def train_connection(workspace: Workspace, *, force: bool = False, min_closed: i
         with tracking(f"{workspace.name}: training on {len(records):,} records"):
             return train_model(inputs.records, workspace.mapping, model_dir=workspace.model_dir,
                                force=force, min_closed=min_closed, min_positive=min_positive,
-                               point_in_time=inputs, strict=strict)
+                               point_in_time=inputs, strict=strict,
+                               volume=recent_volume(state, workspace.name, None if
+                                                    schedule.sync_cron else
+                                                    schedule.sync_every_minutes))
 
     try:
         with workspace.state() as state:

@@ -116,9 +116,10 @@ def find_tasks(crm, tasks: Sequence[TaskRequest]) -> dict[str, str]:
         linked[str(result._from.id)] = {str(to.to_object_id) for to in result.to or ()}
     task_ids = sorted({task_id for ids in linked.values() for task_id in ids})
     bodies: dict[str, Any] = {}
-    for start in range(0, len(task_ids), crm.write_batch_size):
+    size = crm.write_batch_size
+    for start in range(0, len(task_ids), size):
         read = BatchReadInputSimplePublicObjectId(
-            inputs=[SimplePublicObjectId(id=i) for i in task_ids[start:start + crm.write_batch_size]],
+            inputs=[SimplePublicObjectId(id=i) for i in task_ids[start:start + size]],
             properties=["hs_task_body"], properties_with_history=[])
         answer = crm.request(partial(crm.tasks_batch_api.read_with_http_info, read,
                                      archived=False))

@@ -105,30 +105,29 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def write_sets(writes: Sequence[RecordWrite]) -> Iterator[tuple[list[RecordWrite], str]]:
-    """``(writes, CSV text)`` per upload, each at most :data:`MAX_UPLOAD_BYTES`."""
+def write_sets(writes: Sequence[RecordWrite], limit: int = MAX_UPLOAD_BYTES
+               ) -> Iterator[tuple[list[RecordWrite], str]]:
+    """``(writes, CSV text)`` per upload, each at most ``limit`` bytes of rows."""
     names = sorted({name for write in writes for name in write.values})
-    header = ["Id", *names]
-    out, size, chunk = io.StringIO(), 0, []
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    start = out.tell()
+    header = _line(["Id", *names])
+    out, size, chunk = [header], 0, []
     for write in writes:
-        line = io.StringIO()
-        csv.writer(line, lineterminator="\n").writerow(
-            [write.record_id, *(_text(write.values[n]) if n in write.values else ""
-                                for n in names)])
-        text = line.getvalue()
-        if chunk and size + len(text.encode()) > MAX_UPLOAD_BYTES:
-            yield chunk, out.getvalue()
-            out, size, chunk = io.StringIO(), 0, []
-            writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(header)
-        out.write(text)
+        text = _line([write.record_id, *(_text(write.values[n]) if n in write.values else ""
+                                         for n in names)])
+        if chunk and size + len(text.encode()) > limit:
+            yield chunk, "".join(out)
+            out, size, chunk = [header], 0, []
+        out.append(text)
         size += len(text.encode())
         chunk.append(write)
-    if chunk and out.tell() > start - 1:
-        yield chunk, out.getvalue()
+    if chunk:
+        yield chunk, "".join(out)
+
+
+def _line(cells: list[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(cells)
+    return buffer.getvalue()
 
 
 def read_rows(text: str) -> list[dict[str, str]]:

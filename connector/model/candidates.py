@@ -10,10 +10,9 @@ JSON/UBJSON (``to_state``/``from_state``); nothing is pickled.
 from __future__ import annotations
 
 import numpy as np
-import xgboost as xgb
 from sklearn.linear_model import LogisticRegression
 
-_THREADS = 2
+from connector.model.trees import TreeCandidate
 
 
 class LinearCandidate:
@@ -34,8 +33,10 @@ class LinearCandidate:
         return f"logistic_regression(C={self.C:g}{weighting})"
 
     def fit(self, X: np.ndarray, y: np.ndarray, roles: tuple[str, ...],
-            sample_weight: np.ndarray | None = None) -> LinearCandidate:
-        """Learn scaling, bin edges and coefficients. Returns self."""
+            sample_weight: np.ndarray | None = None, eval_set: object = None,
+            fields: tuple[str, ...] | None = None) -> LinearCandidate:
+        """Learn scaling, bin edges and coefficients (``eval_set`` and ``fields`` are for the
+        trees; the one-hot layout is what a linear model needs). Returns self."""
         self.value_cols_ = [j for j, role in enumerate(roles) if role == "value"]
         values = X[:, self.value_cols_]
         self.mean_ = values.mean(axis=0) if len(X) else np.zeros(len(self.value_cols_))
@@ -44,7 +45,9 @@ class LinearCandidate:
         self.edges_ = [np.unique(np.quantile(values[:, i], qs)).tolist()
                        for i in range(values.shape[1])]
         Z, self.source_ = self._expand(X)
-        model = LogisticRegression(C=self.C, max_iter=2000, tol=1e-6)
+        # The default tolerance: tighter ones cost 3-7x the iterations for the same ranking
+        # (measured on the bank history: ROC AUC within 0.001).
+        model = LogisticRegression(C=self.C, max_iter=2000, tol=1e-4)
         model.fit(Z, y, sample_weight=sample_weight)
         self.coef_, self.intercept_ = model.coef_[0], float(model.intercept_[0])
         self.center_ = Z.mean(axis=0)
@@ -97,93 +100,31 @@ class LinearCandidate:
         return model
 
 
-class TreeCandidate:
-    """XGBoost boosted trees, or a random forest grown by XGBoost (``forest=True``) so both get
-    exact TreeSHAP contributions from ``pred_contribs`` and save as UBJSON."""
-
-    def __init__(self, forest: bool = False, max_depth: int = 3, rounds: int = 400,
-                 half_life: float | None = None, seed: int = 0) -> None:
-        self.forest, self.max_depth, self.rounds = forest, max_depth, rounds
-        self.half_life, self.seed = half_life, seed
-
-    @property
-    def family(self) -> str:
-        """random_forest or xgboost."""
-        return "random_forest" if self.forest else "xgboost"
-
-    @property
-    def name(self) -> str:
-        """Readable identity used in the model card."""
-        return f"{self.family}(depth={self.max_depth})"
-
-    def _params(self) -> dict:
-        common = {"objective": "binary:logistic", "eval_metric": "auc", "nthread": _THREADS,
-                  "max_depth": self.max_depth, "seed": self.seed, "tree_method": "hist"}
-        if self.forest:
-            return {**common, "eta": 1.0, "num_parallel_tree": 60, "subsample": 0.632,
-                    "colsample_bynode": 0.5, "min_child_weight": 5, "lambda": 1e-5}
-        return {**common, "eta": 0.08, "subsample": 0.8, "colsample_bytree": 0.8,
-                "min_child_weight": 5}
-
-    def fit(self, X: np.ndarray, y: np.ndarray, roles: tuple[str, ...] = (),
-            sample_weight: np.ndarray | None = None,
-            eval_set: tuple[np.ndarray, np.ndarray] | None = None) -> TreeCandidate:
-        """Grow the trees; boosting stops early on ``eval_set`` when given. Returns self."""
-        train = xgb.DMatrix(X, label=y, weight=sample_weight)
-        rounds = 1 if self.forest else self.rounds
-        kwargs = {}
-        if eval_set is not None and not self.forest:
-            kwargs = {"evals": [(xgb.DMatrix(*eval_set), "valid")],
-                      "early_stopping_rounds": 40, "verbose_eval": False}
-        self.booster_ = xgb.train(self._params(), train, num_boost_round=rounds, **kwargs)
-        best = getattr(self.booster_, "best_iteration", None) if kwargs else None
-        self.rounds_ = rounds if best is None else best + 1
-        if best is not None:
-            self.booster_ = self.booster_[: self.rounds_]
-        return self
-
-    def margin(self, X: np.ndarray) -> np.ndarray:
-        """Log-odds of conversion."""
-        return self.booster_.predict(xgb.DMatrix(X), output_margin=True)
-
-    def contributions(self, X: np.ndarray) -> np.ndarray:
-        """Exact TreeSHAP log-odds contributions per input column, bias last."""
-        return self.booster_.predict(xgb.DMatrix(X), pred_contribs=True)
-
-    def to_state(self) -> tuple[dict, bytes]:
-        """Settings as JSON plus the booster as UBJSON bytes."""
-        state = {"forest": self.forest, "max_depth": self.max_depth, "rounds": self.rounds,
-                 "half_life": self.half_life, "seed": self.seed, "rounds_": self.rounds_}
-        return state, bytes(self.booster_.save_raw(raw_format="ubj"))
-
-    @classmethod
-    def from_state(cls, state: dict, blob: bytes) -> TreeCandidate:
-        """Rebuild from :meth:`to_state`."""
-        model = cls(state["forest"], state["max_depth"], state["rounds"], state["half_life"],
-                    state["seed"])
-        model.rounds_ = state["rounds_"]
-        model.booster_ = xgb.Booster(params={"nthread": _THREADS})
-        model.booster_.load_model(bytearray(blob))
-        return model
-
-
 Candidate = LinearCandidate | TreeCandidate
 
 
 def default_candidates() -> list[Candidate]:
     """The competing candidates, simplest first: near-ties on the holdout go to the earlier one.
-    Stronger regularisation counts as simpler; recency weighting as slightly less simple."""
+    Stronger regularisation counts as simpler; recency weighting as slightly less simple. The
+    boosted grid is small on purpose (rounds come from early stopping, not the grid): shallow
+    and fast, medium, and deep with larger leaves and row sampling. The forest's leaves hold
+    at least ~200 leads' worth of weight at a 10% conversion rate, so its trees stay broad."""
     linear = [LinearCandidate(C=c, half_life=h) for c in (0.02, 0.1, 0.5) for h in (None, 0.3)]
-    return [*linear, TreeCandidate(forest=True, max_depth=6), TreeCandidate(max_depth=3)]
+    return [*linear,
+            TreeCandidate(forest=True, max_depth=6, min_child_weight=20),
+            TreeCandidate(max_depth=3, eta=0.1, min_child_weight=5, subsample=0.8),
+            TreeCandidate(max_depth=4, eta=0.05, min_child_weight=10, subsample=0.8),
+            TreeCandidate(max_depth=6, eta=0.1, min_child_weight=20, subsample=0.7)]
 
 
 def fresh(candidate: Candidate) -> Candidate:
-    """An unfitted copy with the same settings (used to refit the winner on all history)."""
+    """An unfitted copy with the same settings (used to refit the winner on all history);
+    boosted trees keep the round count early stopping found."""
     if isinstance(candidate, LinearCandidate):
         return LinearCandidate(candidate.C, candidate.bins, candidate.half_life)
-    rounds = getattr(candidate, "rounds_", candidate.rounds)
-    return TreeCandidate(candidate.forest, candidate.max_depth, rounds, candidate.half_life,
-                         candidate.seed)
+    settings = candidate.settings()
+    settings["rounds"] = getattr(candidate, "rounds_", candidate.rounds)
+    return TreeCandidate(**settings)
 
 
 def from_state(family: str, state: dict, blob: bytes | None) -> Candidate:

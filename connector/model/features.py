@@ -53,6 +53,8 @@ def parse_time(value: Any) -> float | None:
 def _clean_text(feature: Feature, value: Any, aliases: dict[str, str]) -> str | None:
     if value is None or isinstance(value, (list, dict, set, tuple, bytes)):
         return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # an integer code sent as 2.0 is the level "2"
     text = canonical(value) if isinstance(value, bool) else str(value)[:_MAX_TEXT]
     text = text.strip() if feature.trim else text
     key = text.casefold() if feature.case_fold else text

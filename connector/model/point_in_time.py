@@ -42,6 +42,7 @@ class PointInTime:
     history_note: str | None = None  # why no CRM history was used, when none was
     changed: dict[str, int] = field(default_factory=dict)  # field -> leads whose value differs
     leaks: list[Leak] = field(default_factory=list)  # found before training (gaps, history)
+    open_since: float | None = None  # creation (epoch seconds) of the oldest open lead
 
     def counts(self) -> dict[str, int]:
         """How many closed leads train with each kind of input."""

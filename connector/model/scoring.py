@@ -25,6 +25,7 @@ from scipy.special import expit
 from connector.model.features import FeatureEncoder, parse_time, reader
 from connector.mapping import Feature, Scoring, to_number
 from connector.model.candidates import Candidate
+from connector.model.numbers import formatted, plain_number
 
 SCORE_MAX = 100  # scores run 0-100 on either scale
 MIN_STRENGTH = 0.05  # log-odds; weaker pushes are noise to a rep and are left out of reasons
@@ -92,9 +93,14 @@ def value_text(feature: Feature, value: Any, raw: Any) -> str:
     if feature.kind == "boolean":
         return "yes" if value else "no"
     if feature.kind == "date" and feature.derive in (None, "days_after_created"):
-        return f"{value:.0f} days"
+        days = plain_number(round(value, 1) if abs(value) < 10 else round(value))
+        return f"{days} day" if days in ("1", "-1") else f"{days} days"
+    if feature.kind == "date" and feature.derive == "hour":
+        return f"{int(value):02d}:00"
     number = to_number(value)
-    return f"{number:,.0f}" if number is not None and number.is_integer() else f"{value:.3g}"
+    if number is None:
+        return str(value)[:40]
+    return formatted(number, feature.format, feature.unit)
 
 
 def phrase(feature: Feature, value: str, contribution: float) -> str:

@@ -6,11 +6,13 @@ The flow of :func:`train_model`:
    refuse below the minimum counts;
 2. hold out the newest ``holdout_share`` of them; every candidate is fit on the older leads
    (trees stop early on the newest slice of those) and ranked by holdout ROC AUC; near-ties go to
-   the simpler candidate, and candidates whose exact contributions cost too much to score 100,000
-   leads in time are not eligible;
+   the simpler candidate, and a candidate whose exact reasons would not score the whole org
+   within the mapping's ``rescan_minutes`` is excluded, with its figure on the card
+   (:mod:`connector.model.selection`);
 3. the winner is refit on all history and recalibrated (Platt) on the newest closed leads;
 4. it is promoted only if it beats the admin baseline on the holdout and is not worse there than
-   the live model (unless forced); the version is saved either way, so it can be inspected or
+   the live model, graded fairly on the same leads (:mod:`connector.model.guard`), unless
+   forced; the version is saved either way, so it can be inspected or
    restored later, with its holdout predictions and a binned profile of the training inputs
    and scores (the report measures drift against it).
 """
@@ -20,10 +22,10 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 from scipy.special import expit
@@ -31,19 +33,18 @@ from scipy.special import expit
 import sklearn
 import xgboost
 
-from connector.errors import LeadscoreError, NotEnoughDataError, StopRequestedError
+from connector.errors import NotEnoughDataError, StopRequestedError
 from connector.model.features import FeatureEncoder, FeatureMatrix, parse_time
 from connector.mapping import Mapping, to_number
 from connector.model import artifacts, metrics
 from connector.model.candidates import Candidate, default_candidates, fresh
+from connector.model.guard import grade_live, promotion
 from connector.model.point_in_time import PointInTime
 from connector.model.profile import build_profile
-from connector.model.validation import compare_with_today
+from connector.model.validation import compare_with_today, open_period_check
 from connector.model.scoring import ScoringModel, tier_cuts, to_scores, to_tiers
+from connector.model.selection import Volume, compete, exclusions, fit_candidate, scoring_cost
 
-NEAR_TIE = 0.005          # holdout ROC AUC; inside this the simpler candidate wins
-NOT_WORSE = 0.001         # a retrain may trail the live model by this much and still replace it
-SCORE_BUDGET_S = 6.0      # exact contributions for 100,000 leads; features and text need the rest
 LEAK_AUC = 0.97           # one field alone ranking closed leads this well is almost surely leakage
 
 
@@ -76,14 +77,6 @@ def closed_history(records: Iterable[dict], mapping: Mapping) -> tuple[list[dict
     return [r[2] for r in rows], np.array([r[1] for r in rows], dtype=int), times, skipped
 
 
-def recency_weights(n: int, half_life: float | None) -> np.ndarray | None:
-    """Weights halving every ``half_life`` share of the (time-ordered) rows back from the newest."""
-    if not half_life or n == 0:
-        return None
-    age = (n - 1 - np.arange(n)) / n
-    return 0.5 ** (age / half_life)
-
-
 def baseline_scores(mapping: Mapping, records: list[dict]) -> np.ndarray | None:
     """The admin's current score for each record (points rule or CRM score field), or None.
     A missing or unreadable CRM score ranks lowest."""
@@ -94,47 +87,6 @@ def baseline_scores(mapping: Mapping, records: list[dict]) -> np.ndarray | None:
                          for r in records], dtype=float)
     numbers = [to_number(r.get(mapping.baseline.score_field)) for r in records]
     return np.array([-np.inf if v is None else v for v in numbers], dtype=float)
-
-
-def _fit(candidate: Candidate, X: np.ndarray, y: np.ndarray, roles: tuple[str, ...],
-         early_stop: bool) -> Candidate:
-    """Fit on time-ordered rows; boosted trees early-stop on the newest sixth of them."""
-    weights = recency_weights(len(X), candidate.half_life)
-    if early_stop and candidate.family == "xgboost":
-        cut = len(X) - max(len(X) // 6, 1)
-        head = None if weights is None else weights[:cut]
-        return candidate.fit(X[:cut], y[:cut], roles, head, eval_set=(X[cut:], y[cut:]))
-    return candidate.fit(X, y, roles, weights)
-
-
-def _score_cost(candidate: Candidate, X: np.ndarray) -> float:
-    """Seconds the candidate's exact contributions would take for 100,000 leads."""
-    sample = X[: min(len(X), 2000)]
-    started = time.perf_counter()
-    candidate.contributions(sample)
-    return (time.perf_counter() - started) * 100_000 / max(len(sample), 1)
-
-
-def compete(candidates: list[Candidate], X_old: np.ndarray, y_old: np.ndarray,
-            roles: tuple[str, ...], X_hold: np.ndarray, y_hold: np.ndarray, *,
-            stop: threading.Event | None = None) -> tuple[Candidate, list[dict]]:
-    """Fit every candidate on the older rows, rank on the holdout; return (winner, table)."""
-    table = []
-    for candidate in candidates:
-        _check_stop(stop, f"before fitting {candidate.name}")
-        started = time.perf_counter()
-        _fit(candidate, X_old, y_old, roles, early_stop=True)
-        train_s = time.perf_counter() - started
-        cost = _score_cost(candidate, X_hold)
-        table.append({"name": candidate.name, "family": candidate.family,
-                      **metrics.summary(y_hold, candidate.margin(X_hold)),
-                      "train_s": round(train_s, 2), "score_s_per_100k": round(cost, 2),
-                      "eligible": cost <= SCORE_BUDGET_S, "chosen": False})
-    eligible = [i for i, row in enumerate(table) if row["eligible"]] or list(range(len(table)))
-    best = max(table[i]["roc_auc"] for i in eligible)
-    chosen = next(i for i in eligible if table[i]["roc_auc"] >= best - NEAR_TIE)
-    table[chosen]["chosen"] = True
-    return candidates[chosen], table
 
 
 def platt(margin: np.ndarray, y: np.ndarray, slope: float | None = None) -> tuple[float, float]:
@@ -155,31 +107,6 @@ def platt(margin: np.ndarray, y: np.ndarray, slope: float | None = None) -> tupl
         if np.abs(step).max() < 1e-9:
             break
     return float(a), float(b)
-
-
-def _current_auc(model_dir: Path, records: list[dict], y: np.ndarray) -> dict | None:
-    """The live model's ROC AUC on the same holdout, or None if there is no usable live model."""
-    version = artifacts.current_version(model_dir)
-    if version is None:
-        return None
-    try:
-        live = artifacts.load_version(model_dir, version)
-        return {"version": version, "roc_auc": metrics.roc_auc(y, live.probabilities(records))}
-    except (LeadscoreError, KeyError, ValueError) as exc:  # a mapping change can orphan it
-        return {"version": version, "roc_auc": None, "error": str(exc)}
-
-
-def _promotion(product_auc: float, baseline: dict | None, live: dict | None,
-               force: bool) -> tuple[bool, str]:
-    if force:
-        return True, "forced"
-    if baseline is not None and not product_auc > baseline["roc_auc"]:
-        return False, (f"holdout ROC AUC {product_auc:.4f} does not beat the admin baseline "
-                       f"({baseline['kind']}: {baseline['roc_auc']:.4f})")
-    if live and live.get("roc_auc") is not None and product_auc < live["roc_auc"] - NOT_WORSE:
-        return False, (f"holdout ROC AUC {product_auc:.4f} is worse than the live model "
-                       f"{live['version']} ({live['roc_auc']:.4f})")
-    return True, "beats the baseline and is not worse than the live model"
 
 
 def leakage_warnings(matrix: FeatureMatrix, y: np.ndarray) -> list[str]:
@@ -204,9 +131,16 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
                 min_positive: int | None = None, now: datetime | None = None,
                 candidates: list[Candidate] | None = None,
                 stop: threading.Event | None = None,
-                point_in_time: PointInTime | None = None, strict: bool = False) -> TrainResult:
+                point_in_time: PointInTime | None = None, strict: bool = False,
+                volume: Volume | None = None,
+                cost_of: Callable[[Candidate, np.ndarray], float] = scoring_cost
+                ) -> TrainResult:
     """Train on the closed ``records`` as the mapping reads them, save a version under
     ``model_dir`` and promote it to ``current`` if it earns it (or ``force``).
+
+    ``records`` is the whole org (open leads too): its size is the full rescan each candidate's
+    scoring cost is weighed against, unless ``volume`` says otherwise. ``cost_of`` measures a
+    candidate's seconds per lead (tests inject figures).
 
     With ``point_in_time`` (:mod:`connector.model.point_in_time`), ``records`` are its
     point-in-time records: the card counts each kind of input, the holdout figures are theirs,
@@ -219,6 +153,10 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
     once ``stop`` is set (nothing is saved then).
     """
     started, now = time.perf_counter(), now or datetime.now(timezone.utc)
+    records = list(records)
+    volume = volume or Volume()
+    if volume.org_leads is None:
+        volume = replace(volume, org_leads=len(records))
     rows, y, times, skipped = closed_history(records, mapping)
     _check_stop(stop, "before training")
     need_closed = mapping.training.min_closed if min_closed is None else min_closed
@@ -237,8 +175,9 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
     warnings = leakage_warnings(X_old, y[old])
     if skipped:
         warnings.append(f"{skipped} closed leads have no readable {mapping.time_field}; skipped")
-    winner, table = compete(candidates or default_candidates(), X_old.values, y[old],
-                            X_old.roles, X_hold, y[hold], stop=stop)
+    winner, table = compete(candidates or default_candidates(), X_old, y[old], X_hold, y[hold],
+                            volume=volume, budget_minutes=mapping.training.rescan_minutes,
+                            cost_of=cost_of, stop=lambda where: _check_stop(stop, where))
     holdout_margin = winner.margin(X_hold)
     slope, intercept_old = platt(holdout_margin, y[hold])
     if slope <= 0.05:  # the winner ranks the newest leads no better than chance
@@ -249,7 +188,7 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
     _check_stop(stop, "before the final fit")
     encoder_all = FeatureEncoder(mapping.features, mapping.time_field).fit(rows)
     X_all = encoder_all.transform(rows)
-    final = _fit(fresh(winner), X_all.values, y, X_all.roles, early_stop=False)
+    final = fit_candidate(fresh(winner), X_all, y, early_stop=False)
     # The slope comes from out-of-sample predictions; the refit model's intercept is re-fitted
     # on the newest closed leads so probabilities match the latest conversion rate.
     _, intercept = platt(final.margin(X_all.values[hold]), y[hold], slope=slope)
@@ -268,15 +207,20 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
     baseline = None if base is None else {
         "kind": "points rule" if mapping.baseline.points else mapping.baseline.score_field,
         **metrics.summary(y[hold], base)}
-    live = _current_auc(model_dir, rows[hold], y[hold])
-    promoted, why = _promotion(product["roc_auc"], baseline, live, force)
+    live = grade_live(model_dir, mapping, rows[old], y[old], rows[hold], y[hold])
+    promoted, why = promotion(product["roc_auc"], baseline, live, force)
     leaks = list(point_in_time.leaks) if point_in_time else []
     validation = None
     if point_in_time is not None and any(kind != "today" for kind in point_in_time.kinds):
         validation, gap = compare_with_today(
             point_in_time, rows, y, n_hold, mapping, product["roc_auc"],
-            lambda X, y_, roles: _fit(fresh(winner), X, y_, roles, early_stop=True))
+            lambda matrix, y_: fit_candidate(fresh(winner), matrix, y_, early_stop=True))
         leaks += gap
+    if point_in_time is not None and point_in_time.open_since is not None:
+        period = open_period_check(
+            rows, y, mapping, point_in_time.open_since,
+            lambda matrix, y_: fit_candidate(fresh(winner), matrix, y_, early_stop=True))
+        validation = {**(validation or {}), **(period or {})} or None
     warnings += [leak.line() for leak in leaks]
     if strict and leaks:
         promoted, why = False, ("refused (--strict): likely leakage in "
@@ -292,7 +236,11 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
                    "holdout_converted": int(y[hold].sum()), "skipped_no_time": skipped},
         "features": [{"field": f.field, "kind": f.kind, "label": f.label}
                      for f in mapping.features],
-        "candidates": table, "chosen": winner.name, "holdout": product,
+        "candidates": table, "chosen": winner.name, "exclusions": exclusions(table),
+        "volume": {"org_leads": volume.org_leads, "changed_per_sync": volume.changed_per_sync,
+                   "sync_minutes": volume.sync_minutes,
+                   "rescan_budget_minutes": mapping.training.rescan_minutes},
+        "holdout": product,
         "baseline": baseline, "live_model": live, "promoted": promoted, "decision": why,
         "calibration": {"method": "platt on newest closed", "slope": slope,
                         "intercept": intercept},

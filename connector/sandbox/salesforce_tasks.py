@@ -21,8 +21,8 @@ class TaskOps:
         email = f"{login}@sandbox.leadscore.dev"
         self.objects["User"].rows[user_id] = {
             "Id": user_id, "Username": email, "Name": name, "Email": email, "IsActive": active,
-            "ProfileId": self.profile_id, "CreatedDate": now, "CreatedById": self.user_id, "LastModifiedDate": now,
-            "LastModifiedById": self.user_id, "SystemModstamp": now}
+            "ProfileId": self.profile_id, "CreatedDate": now, "CreatedById": self.user_id,
+            "LastModifiedDate": now, "LastModifiedById": self.user_id, "SystemModstamp": now}
         return user_id
 
     def tasks_of(self, lead_id: str) -> list[dict]:

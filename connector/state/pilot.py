@@ -76,14 +76,16 @@ class PilotStore:
     # -- control group ---------------------------------------------------------------------------
 
     def save_scores(self, connection: str, rows: Sequence[PilotRow]) -> None:
-        """Upsert scored leads: the first scoring's score and tier stay, the latest are added."""
+        """Upsert scored leads: the group they were first drawn in and the first scoring's
+        score and tier stay (a lowered share releases leads, it does not move them between
+        groups); the latest score and tier are added."""
         if not rows:
             return
         now = self.clock()
         stmt = self._insert(t.pilot_leads)
         stmt = stmt.on_conflict_do_update(
             index_elements=["connection", "record_id"],
-            set_={"grp": stmt.excluded.grp, "last_score": stmt.excluded.last_score,
+            set_={"last_score": stmt.excluded.last_score,
                   "last_tier": stmt.excluded.last_tier, "updated_at": stmt.excluded.updated_at})
         with write_tx(self.engine) as conn:
             conn.execute(stmt, [

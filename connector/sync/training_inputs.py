@@ -7,7 +7,7 @@ saw, and the leak detectors that need open leads or history (see
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from connector.crm.base import CRM
 from connector.crm.history import read_history
@@ -18,17 +18,19 @@ from connector.model.leaks import closed_open_gaps, set_after_outcome
 from connector.model.point_in_time import PointInTime, assemble
 from connector.state import StateStore
 
-HISTORY_MAX_LEADS = 10_000
-"""Closed leads (newest first) whose field history is read when the log never saw them: the
-holdout and the recent past, at a bounded cost (HubSpot reads 50 records a call)."""
+HISTORY_MAX_CALLS = 400
+"""A CRM that reads history record by record (HubSpot: 50 a call) is asked for the newest
+closed leads the log never saw, at most this many calls (20,000 leads); one that reads it for
+the whole object at once (Salesforce: one SOQL query) for all of them."""
 
 
-def pull_records(crm: CRM, mapping: Mapping, *,
-                 stop: threading.Event | None = None) -> Iterable[tuple[str, dict]]:
-    """Every record's id and mapped input values, page by page; with ``stop`` set, raises
-    :class:`StopRequestedError` before asking for the next page."""
+def pull_records(crm: CRM, mapping: Mapping, *, stop: threading.Event | None = None,
+                 also: Sequence[str] = ()) -> Iterable[tuple[str, dict]]:
+    """Every record's id and mapped input values (and the fields in ``also``, e.g. the live
+    model's), page by page; with ``stop`` set, raises :class:`StopRequestedError` before
+    asking for the next page."""
     pulled = 0
-    for page in crm.pull_changed(None, mapping.input_fields()):
+    for page in crm.pull_changed(None, list(dict.fromkeys([*mapping.input_fields(), *also]))):
         if stop is not None and stop.is_set():
             raise StopRequestedError(f"stop requested: the history pull stopped after "
                                      f"{pulled:,} records")
@@ -39,24 +41,28 @@ def pull_records(crm: CRM, mapping: Mapping, *,
 
 def point_in_time_inputs(crm: CRM, mapping: Mapping, state: StateStore, connection: str,
                          records: list[tuple[str, dict]] | None = None, *,
-                         stop: threading.Event | None = None) -> PointInTime:
+                         stop: threading.Event | None = None,
+                         also: Sequence[str] = ()) -> PointInTime:
     """The closed leads' point-in-time records, with the leaks found before training.
 
     ``records`` (id, values) are pulled when not given. A CRM whose history cannot be read
     (not offered, not permitted) leaves those leads on today's values, and the card says why.
     """
-    pulled = list(pull_records(crm, mapping, stop=stop)) if records is None else records
+    pulled = (list(pull_records(crm, mapping, stop=stop, also=also)) if records is None
+              else records)
     features = list(dict.fromkeys(f.field for f in mapping.features))
     closed = [(i, v) for i, v in pulled if mapping.outcome_of(v) is not None]
     logged = state.feature_log.entries(connection)
     unseen = [(i, v) for i, v in closed if i not in logged]
     unseen.sort(key=lambda item: parse_time(item[1].get(mapping.time_field)) or 0.0,
                 reverse=True)
-    wanted = [i for i, _ in unseen[:HISTORY_MAX_LEADS]]
+    per_call = getattr(crm, "history_records_per_call", None)
+    cap = len(unseen) if per_call is None else per_call * HISTORY_MAX_CALLS
+    wanted = [i for i, _ in unseen[:cap]]
     note = None
-    if len(unseen) > HISTORY_MAX_LEADS:
-        note = (f"field history read for the newest {HISTORY_MAX_LEADS:,} of {len(unseen):,} "
-                "closed leads the feature log never saw")
+    if len(unseen) > cap:
+        note = (f"field history read for the newest {cap:,} of {len(unseen):,} closed leads "
+                "the feature log never saw")
     try:
         history = read_history(crm, wanted, features + mapping.outcome.fields())
     except LeadscoreError as error:
@@ -64,6 +70,9 @@ def point_in_time_inputs(crm: CRM, mapping: Mapping, state: StateStore, connecti
     if history is None and note is None:
         note = f"{crm.name} offers no field history to this connector"
     result = assemble(closed, mapping, logged, history, note)
+    result.open_since = min((t for _, v in pulled if mapping.outcome_of(v) is None
+                             and (t := parse_time(v.get(mapping.time_field))) is not None),
+                            default=None)
     result.leaks = closed_open_gaps([v for _, v in pulled], features, mapping.outcome_of,
                                     mapping.time_field)
     result.leaks += set_after_outcome(dict(closed), history or {}, features,

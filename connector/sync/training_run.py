@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from connector.crm import CRM
 from connector.errors import LeadscoreError, StopRequestedError, StopRunError
+from connector.model.selection import Volume
 from connector.model.train import TrainResult
 from connector.state import RunCounts, StateStore
 
@@ -18,6 +19,16 @@ def verdict(result: TrainResult) -> str:
     auc = result.metrics.get("roc_auc")
     return (f"{'promoted' if result.promoted else 'kept the live model over'} {result.version}"
             + (f" (holdout ROC AUC {auc:.3f})" if isinstance(auc, float) else ""))
+
+
+def recent_volume(state: StateStore, name: str, sync_minutes: int | None) -> Volume:
+    """The leads a sync of ``name`` pulls, as the median of its last 10 syncs (a rescan after
+    a promotion pulls the whole org and would skew a mean), for weighing scoring cost; the
+    org's size comes from the history the training pulls."""
+    pulled = sorted(run.counts.pulled for run in state.last_runs(name, limit=10, kinds=["sync"])
+                    if not run.dry_run and run.outcome == "ok")
+    return Volume(changed_per_sync=pulled[len(pulled) // 2] if pulled else None,
+                  sync_minutes=sync_minutes)
 
 
 def recorded_training(name: str, crm: CRM, state: StateStore,

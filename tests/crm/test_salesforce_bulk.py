@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from connector.crm.salesforce_bulk_csv import read_rows, write_sets
 from connector.records import Cursor, RecordWrite
 
 BULK = {"bulk_query_threshold": 1_000, "bulk_write_threshold": 300, "bulk_page_records": 1_000}
@@ -116,3 +117,16 @@ def test_small_sets_and_a_spent_allocation_go_through_rest(salesforce):
     spent = salesforce.connect(**BULK)
     assert spent.write_many([RecordWrite(i, {"Title": "x"}) for i in ids]) is None
     assert salesforce.admin.stats().get("bulk_ingest_jobs", 0) == 0
+
+
+def test_write_sets_split_at_the_upload_limit_and_mark_clears_and_gaps():
+    stamp = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    writes = [RecordWrite(f"00Q{i:015d}", {"LS_Score__c": i, "LS_Scored_At__c": stamp})
+              for i in range(10)] + [RecordWrite("00Q000000000000099", {"LS_Tier__c": None})]
+    sets = list(write_sets(writes, limit=200))
+    assert len(sets) > 1 and [w for chunk, _ in sets for w in chunk] == writes
+    rows = [row for _, text in sets for row in read_rows(text)]
+    assert all(text.startswith("Id,LS_Score__c,LS_Scored_At__c,LS_Tier__c\n") for _, text in sets)
+    assert rows[0] == {"Id": writes[0].record_id, "LS_Score__c": "0",
+                       "LS_Scored_At__c": "2026-01-02T03:04:05.000Z", "LS_Tier__c": ""}
+    assert rows[-1]["LS_Tier__c"] == "#N/A" and rows[-1]["LS_Score__c"] == ""  # clear / keep

@@ -54,3 +54,29 @@ def make_leads(n: int, seed: int = 0, open_share: float = 0.0) -> list[dict]:
                         Status="Closed - Converted" if converted else "Closed - Not Converted")
         leads.append(lead)
     return leads
+
+
+def make_interaction_leads(n: int, seed: int = 0) -> list[dict]:
+    """Closed leads whose conversion hinges on an interaction of two fields: a source converts
+    well in some regions and badly in others (no additive effect of either field alone), and
+    site visits only count when a phone number is given. A linear model cannot see either."""
+    rng = np.random.default_rng(seed)
+    start = datetime(2023, 1, 1, tzinfo=timezone.utc)
+    good = {("Webinar", "EMEA"), ("Web", "AMER"), ("Cold Call", "APAC"), ("Partner", "AMER"),
+            ("Webinar", "APAC"), ("Cold Call", "EMEA")}
+    leads = []
+    for i in range(n):
+        source = str(rng.choice(["Webinar", "Web", "Cold Call", "Partner"]))
+        region = str(rng.choice(["EMEA", "AMER", "APAC"]))
+        visits = int(rng.poisson(3))
+        phone = rng.random() < 0.5
+        logit = -1.6 + (1.6 if (source, region) in good else -0.8) + (
+            0.45 * (visits - 3) if phone else 0.0)
+        converted = bool(rng.random() < 1 / (1 + np.exp(-logit)))
+        leads.append({"Id": f"00Q{i:06d}", "LeadSource": source, "Visits": visits,
+                      "Phone": "+1 555 0100" if phone else None, "Region": region,
+                      "CreatedDate": (start + timedelta(hours=3 * i)).strftime(
+                          "%Y-%m-%dT%H:%M:%S.000+0000"),
+                      "IsConverted": converted,
+                      "Status": "Closed - Converted" if converted else "Closed - Not Converted"})
+    return leads

@@ -24,6 +24,9 @@ def _inputs(n=2000, seed=0):
             "candidates": [{"name": "logistic_regression", "roc_auc": 0.75, "pr_auc": 0.41,
                             "chosen": True},
                            {"name": "xgboost", "roc_auc": 0.70, "pr_auc": 0.38, "chosen": False}],
+            "exclusions": ["random_forest(depth=6) excluded: a full rescan of 5,000,000 leads "
+                           "with exact reasons would take 1 h 23 min of scoring, over the "
+                           "10-minute budget"],
             "warnings": ["Field <Duration__c> predicts the outcome almost alone"]}
     tiers = [TierRow("Hot", 200, 0.41, 0.44), TierRow("Warm", 600, 0.2, 0.18),
              TierRow("Cold", 1200, 0.07, 0.08)]
@@ -47,6 +50,7 @@ def test_report_has_every_section_and_no_network_or_script():
     assert "<script" not in html
     assert not re.search(r'(src|href)="https?://', html)
     assert "logistic_regression (chosen)" in html
+    assert "Not eligible: random_forest(depth=6) excluded: a full rescan of 5,000,000" in html
     assert "&lt;Duration__c&gt;" in html  # escaped, not raw markup
     assert "major shift" in html and "stable" in html
     assert "CC BY 4.0" in html
@@ -154,3 +158,22 @@ def test_the_first_screen_in_chromium_holds_the_verdict_and_the_tier_warnings(tm
     assert all(int(bottom) <= 800 for bottom, _ in warnings)
     assert measured["card-open"] == "false" and int(measured["card-height"]) < 60  # folded
     assert "Model v0003 is live" in dom and "converted 3.1× the average" in dom
+
+
+def test_a_pilot_opens_the_report_with_its_sentence_and_its_section():
+    from connector.admin.report.pilot import PilotReport, render_pilot
+    from connector.admin.uplift import Lead, uplift_rows
+    leads = ([Lead("scored", "Hot", 80, True)] * 82 + [Lead("scored", "Hot", 80, False)] * 118
+             + [Lead("control", "Hot", 80, True)] * 17 + [Lead("control", "Hot", 80, False)] * 33)
+    pilot = PilotReport(headline="Hot leads reps saw converted 41% (±7), Hot leads they did "
+                                 "not 34% (±14): no measurable difference yet.",
+                        rows=uplift_rows(leads, ["Hot", "Warm", "Cold"]), control_share=0.2,
+                        groups={"control": 50, "scored": 200, "released": 0},
+                        auc_control=(0.71, 50), auc_scored=(None, 200))
+    html = render_report(replace(_inputs(), pilot=render_pilot(pilot), headline=pilot.headline))
+    summary = html[html.index('id="summary"'):html.index('id="pilot"')]
+    assert "Hot leads reps saw converted 41% (±7)" in summary  # on the first screen
+    section = html[html.index('id="pilot"'):html.index('id="candidates"')]
+    assert "82 / 200" in section and "17 / 50" in section
+    assert "41.0% (34.4–47.9)" in section and "ROC AUC 0.710 on 50 closed" in section
+    assert "+7.0 pts" in section and "50 leads were held back" in section

@@ -117,7 +117,8 @@ def write_report(workspace: Workspace, out: Path, *, records: Iterable[dict],
                           demo_data=demo_data, now=datetime.now(UTC),
                           config_dir=workspace.config.path.resolve().parent)
     if pilot is not None:
-        inputs = dataclasses.replace(inputs, pilot=render_pilot(pilot), headline=pilot.headline)
+        inputs = dataclasses.replace(inputs, pilot=render_pilot(pilot), headline=pilot.headline,
+                                     warnings=[*inputs.warnings, *pilot.warnings])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_report(inputs), encoding="utf-8")
     return out

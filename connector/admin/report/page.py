@@ -104,7 +104,7 @@ svg .axis{stroke:#6b7280}svg .grid{stroke:#eef2f7}svg .diagonal{stroke:#9ca3af;s
 <tr><th>model</th>{% for m in metric_names %}<th>{{ m }}</th>{% endfor %}</tr>
 {% for name, metrics in candidates %}<tr class="{{ 'chosen' if name == chosen else '' }}"><td>{{ name }}{{ ' (chosen)' if name == chosen else '' }}</td>
 {% for m in metric_names %}<td class="num">{{ fmt(metrics.get(m)) }}</td>{% endfor %}</tr>{% endfor %}
-</table></section>
+</table>{% for e in card.get("exclusions", []) %}<p class="warn">Not eligible: {{ e }}</p>{% endfor %}</section>
 <section id="quality"><h2>How well the scores rank (holdout)</h2><div class="grid">
 {{ roc }}{{ gain }}{{ lift }}{{ calibration }}</div></section>
 <section id="tiers"><h2>Conversion by tier (holdout)</h2><div class="grid">{{ tier_chart }}

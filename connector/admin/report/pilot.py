@@ -37,6 +37,7 @@ class PilotReport:
     auc_scored: tuple[float | None, int]
     days: dict[str, float | None] = field(default_factory=dict)
     dated: bool = False
+    warnings: list[str] = field(default_factory=list)
 
 
 def _day(value) -> date | None:
@@ -91,10 +92,30 @@ def gather_pilot(state: StateStore, crm: CRM, mapping: Mapping, name: str,
     chosen = next(row for row in rows if row.tier == focus)
     return PilotReport(
         headline=headline(chosen if chosen.control[1] else rows[0], share), rows=rows,
+        warnings=pilot_warnings(rows, control_share, groups),
         control_share=control_share, groups=groups,
         auc_control=ranking_auc(leads, "control"), auc_scored=ranking_auc(leads, "scored"),
         days={group: median_days(leads, group) for group in ("scored", "control")},
         dated=dated)
+
+
+def pilot_warnings(rows: list[UpliftRow], control_share: float | None,
+                   groups: dict[str, int]) -> list[str]:
+    """Warnings for the report's first screen: a tier where leads reps saw converted
+    measurably *less* than control leads, and a control group switched off with leads whose
+    scores were never written yet."""
+    found = []
+    for row in rows:
+        d, low, high = row.difference
+        if row.measurable and high < 0:
+            found.append(f"{row.tier} leads reps saw converted {100 * -d:.0f} points less than "
+                         f"control leads (95% interval {100 * low:+.0f} to {100 * high:+.0f}): "
+                         "check how the tier is worked before widening the pilot.")
+    waiting = groups["control"] - groups["released"]
+    if not control_share and waiting:
+        found.append(f"The control group is switched off, but {waiting:,} of its leads have no "
+                     "scores in the CRM yet: run a sync to write them.")
+    return found
 
 
 TEMPLATE = """<section id="pilot"><h2>Does scoring change anything? (control group)</h2>
