@@ -173,7 +173,8 @@ feature_log = Table(
     "feature_log", metadata,
     Column("connection", ForeignKey("connections.name", ondelete="CASCADE"), primary_key=True),
     Column("record_id", _ID, primary_key=True),
-    Column("scored_at", UTCDateTime, primary_key=True),
+    # Naive UTC (converted once per batch in connector.state.feature_log, not once per row).
+    Column("scored_at", DateTime, primary_key=True),
     Column("layout", Integer, nullable=False),
     Column("inputs", Text, nullable=False),
     sqlite_with_rowid=False)
