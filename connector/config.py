@@ -159,12 +159,15 @@ class ConnectionConfig(_Strict):
     overlap_minutes: float = Field(5.0, ge=0.0)
     timeout_seconds: float = Field(60.0, gt=0.0)
     rate_limit_per_10s: int | None = Field(None, ge=1)
+    # Audit rows, runs and removal rows older than this are pruned by the daily maintenance
+    # job; None keeps them forever.
+    retention_days: int | None = Field(365, ge=1)
     # Salesforce Bulk API 2.0 (0 switches it off): full pulls of at least bulk_query_threshold
     # records and write sets of at least bulk_write_threshold go through Bulk jobs, read in
     # result sets of bulk_page_records.
     bulk_query_threshold: int = Field(10_000, ge=0)
     bulk_write_threshold: int = Field(5_000, ge=0)
-    bulk_page_records: int = Field(250_000, ge=1_000)
+    bulk_page_records: int = Field(100_000, ge=1_000)
     schedule: Schedule = Field(default_factory=Schedule)
     control: ControlGroup | None = None
     webhook: Webhook | None = None

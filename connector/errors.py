@@ -25,9 +25,11 @@ exit code; library code raises and lets callers decide.
     │   ├── NotEnoughDataError          too few closed leads / conversions to train
     │   ├── ConnectionLockedError       another worker is syncing this connection
     │   ├── ModelMissingError           no trained model for this connection yet
-    │   └── StopRequestedError          SIGTERM/SIGINT: a long run stopped between two phases
+    │   ├── StopRequestedError          SIGTERM/SIGINT: a long run stopped between two phases
+    │   └── ErasureIncompleteError      forget erased what it could; some place still holds the person
     └── CRMRequestError     exit 1      the CRM rejected a request we built: a bug, report it
-        └── BatchRejectedError          a whole batch refused for one bad value: split it to find it
+        ├── BatchRejectedError          a whole batch refused for one bad value: split it to find it
+        └── ReplicationWindowError      getDeleted's window reaches past the CRM's delete log
 
 Exit codes: 0 success, 1 unexpected error (a bug), 2 command-line usage, 3 fix the configuration,
 4 run stopped on purpose, 75 temporary failure (retry later), 130 interrupted.
@@ -200,6 +202,14 @@ class StopRequestedError(StopRunError):
     default_hint = "Nothing was changed; the next scheduled run starts it again."
 
 
+class ErasureIncompleteError(StopRunError):
+    """``leadscore forget`` erased what it could, but a model file or the CRM still holds the
+    person (the message names where)."""
+
+    default_hint = ("Retrain and delete the model version named, or rerun with --clear-crm "
+                    "once the CRM answers; forget can be repeated safely.")
+
+
 # -- a bug on our side ----------------------------------------------------------------------------
 
 
@@ -213,3 +223,9 @@ class CRMRequestError(LeadscoreError):
 class BatchRejectedError(CRMRequestError):
     """The CRM refused a whole batch because of one bad value (HubSpot's 400 ``VALIDATION_ERROR``
     on batch update). CRM adapters catch it and split the batch to isolate the record."""
+
+
+class ReplicationWindowError(CRMRequestError):
+    """Salesforce refused a getDeleted window (``INVALID_REPLICATION_DATE``): it starts more
+    than 15 days back, before a purge of the delete log, or less than a minute before its end.
+    The Salesforce adapter catches it and falls back to what ``queryAll`` still shows."""

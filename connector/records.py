@@ -275,6 +275,35 @@ class Page:
     cursor: Cursor
 
 
+RemovalKind = Literal["deleted", "merged", "archived", "gone"]
+"""How a record left the CRM: ``deleted`` (Salesforce recycle bin or beyond), ``merged`` into a
+``survivor``, ``archived`` (HubSpot's recycle bin), or ``gone`` (no longer found at all, e.g. a
+HubSpot GDPR delete, seen when a write or a lookup misses it)."""
+
+
+@dataclass(frozen=True)
+class Removal:
+    """One record that left the CRM: its id, how, when (if the CRM says), and for a merge the
+    id of the record it now lives on."""
+
+    record_id: str
+    kind: RemovalKind
+    at: datetime | None = None
+    survivor: str | None = None
+
+
+@dataclass(frozen=True)
+class Removals:
+    """What :meth:`~connector.crm.base.CRM.removed_since` found: the removals (each id once),
+    the moment to pass as ``since`` next time, and whether the CRM could still list everything
+    since the ``since`` asked for (False: part of the window was beyond what it keeps, so
+    records removed then are only found by a reconciliation)."""
+
+    removals: tuple[Removal, ...]
+    reached: datetime
+    complete: bool = True
+
+
 # -- writing ------------------------------------------------------------------------------------
 
 

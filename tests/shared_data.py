@@ -6,11 +6,15 @@ clear reason when the folder is absent (a clone without the shared checkout besi
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+# ``LEADSCORE_SHARED_DIR`` points elsewhere (a git worktree sits beside other worktrees, not
+# beside shared/).
+SHARED = Path(os.environ.get("LEADSCORE_SHARED_DIR")
+              or Path(__file__).resolve().parents[1].parent / "shared")
 
 
 def shared_path(*parts: str) -> Path:

@@ -154,5 +154,6 @@ def test_a_missing_ca_file_is_a_config_error_naming_it(tmp_path):
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8444", "http://localhost:8444",
                                  "http://[::1]:8444", "https://api.hubapi.com"])
 def test_plain_http_is_accepted_only_on_this_machine(tmp_path, url):
-    path = write(tmp_path, GOOD.replace("api_reserve = 0.1", f'api_reserve = 0.1\nbase_url = "{url}"'))
+    text = GOOD.replace("api_reserve = 0.1", f'api_reserve = 0.1\nbase_url = "{url}"')
+    path = write(tmp_path, text)
     assert load_config(path).connection("hs").base_url == url

@@ -47,7 +47,9 @@ def test_jobs_are_rebuilt_from_the_config(both, tmp_path):
     with StateStore(config.state_url) as state:
         scheduler, workers = build(config, state, scheduler=BackgroundScheduler())
         jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {f"{n}:{j}" for n in ("sf", "hs") for j in ("sync", "new_leads", "retrain")}
+    assert set(jobs) == {f"{n}:{j}" for n in ("sf", "hs")
+                         for j in ("sync", "new_leads", "retrain", "maintenance")}
+    assert jobs["sf:maintenance"].trigger.interval.days == 1
     sync = jobs["sf:sync"]
     assert sync.trigger.interval.total_seconds() == 3600 and sync.trigger.jitter == 180
     assert sync.coalesce and sync.max_instances == 1 and sync.misfire_grace_time == 1800

@@ -230,7 +230,10 @@ def test_failures_count_attempts_and_clear_on_success(store, clock):
     run = store.start_run("sf", "sync")
     store.record_page("sf", run, PageRecord(failures=[Failure("r1", "locked", "UNABLE_TO_LOCK_ROW"),
                                                       Failure("r2", "deleted")]))
+    store.record_page("sf", run, PageRecord(failures=[Failure("r1", "locked in the same run")]))
+    assert store.failures("sf")[0].attempts == 1  # one attempt per run
     clock.advance(3600)
+    run = store.start_run("sf", "sync")
     store.record_page("sf", run, PageRecord(failures=[Failure("r1", "locked again")]))
     failures = {f.record_id: f for f in store.failures("sf")}
     assert failures["r1"].attempts == 2 and failures["r1"].reason == "locked again"

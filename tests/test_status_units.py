@@ -27,6 +27,7 @@ def test_cursor_lag_says_when_the_history_was_imported():
     now = datetime(2026, 12, 6, 0, 46, tzinfo=UTC)
     old_stamp, synced = "2010-11-30T17:00:00+00:00", "2026-12-06T00:43:00+00:00"
     lag = (now - datetime.fromisoformat(old_stamp)).total_seconds()
-    assert cursor_lag(lag, old_stamp, synced, now) == "16 years (history imported), synced 3 min ago"
+    said = cursor_lag(lag, old_stamp, synced, now)
+    assert said == "16 years (history imported), synced 3 min ago"
     fresh = "2026-12-06T00:40:00+00:00"
     assert cursor_lag(360, fresh, synced, now) == "6 min, synced 3 min ago"

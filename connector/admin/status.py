@@ -18,6 +18,7 @@ from connector.sync.schedule import next_runs
 from connector.state import RunInfo, StateStore
 from connector.sync.engine import CHANGED, CREATED
 from connector.admin.tier_watch import state_watch
+from connector.sync.lifecycle import MAX_RETRY_ATTEMPTS
 
 HOLDOUT_KEYS = ("roc_auc", "pr_auc", "lift_top_decile", "brier")
 
@@ -106,6 +107,8 @@ def connection_status(config: Config, state: StateStore, name: str, now: datetim
         "timezone": connection.schedule.timezone,
         "runs": [_run(r) for r in history[:runs]],
         "failures": {"waiting": state.failure_count(name),
+                     # retried only when their record changes; they no longer hold the cursor
+                     "exhausted": state.exhausted_count(name, MAX_RETRY_ATTEMPTS),
                      "oldest": [{"record_id": f.record_id, "code": f.code, "reason": f.reason,
                                  "attempts": f.attempts, "last_at": _iso(f.last_at)}
                                 for f in failures]},

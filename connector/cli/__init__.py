@@ -41,7 +41,7 @@ def _report(error: LeadscoreError) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
     from connector.cli import (  # noqa: F401  (each module registers its commands)
-        admin_cmd, demo_cmd, init_cmd, model_cmd, sandbox_cmd, sync_cmd)
+        admin_cmd, demo_cmd, forget_cmd, init_cmd, model_cmd, sandbox_cmd, sync_cmd)
 
     command = typer.main.get_command(app)
     try:

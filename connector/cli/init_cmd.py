@@ -45,7 +45,7 @@ def init(
                                   f"(HubSpot uses the next; default {DEFAULT_PORT})."),
     hubspot_tls: bool = typer.Option(False, "--hubspot-tls",
                                      help="With --sandbox and no running sandbox: it will serve "
-                                          "HubSpot over TLS too (`leadscore sandbox --hubspot-tls`)."),
+                                          "HubSpot over TLS too (`sandbox --hubspot-tls`)."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
 ) -> None:
     """Write a commented leadscore.toml and the example mappings to start from."""

@@ -121,7 +121,10 @@ def _table(entry: dict, now: datetime) -> Table:
     table.add_row("cursor lag", cursor_lag(cursor["lag_s"], cursor["stamp"], cursor["recorded_at"],
                                            now)
                   if cursor and cursor["lag_s"] is not None else "never synced")
-    table.add_row("failures waiting", str(entry["failures"]["waiting"]))
+    failures = entry["failures"]
+    table.add_row("failures waiting", f"{failures['waiting']} ({failures['exhausted']} out of "
+                                      "retries: retried when their record changes)"
+                  if failures["exhausted"] else str(failures["waiting"]))
     api = entry["api"]
     table.add_row("API allowance", "unknown" if api["daily_max"] is None else
                   f"{api['daily_used']:,} used, {api['daily_left']:,} left of "

@@ -17,6 +17,7 @@ Errors (all from :mod:`connector.errors`), the same for every method unless stat
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import ClassVar, Protocol, Self, runtime_checkable
 
 from connector.config import ConnectionConfig
@@ -31,6 +32,7 @@ from connector.records import (
     ProvisionReport,
     Record,
     RecordWrite,
+    Removals,
     TaskRequest,
     TaskResult,
     WriteResult,
@@ -114,6 +116,27 @@ class CRM(Protocol):
     def read(self, ids: Sequence[str], fields: Sequence[str]) -> list[Record]:
         """The records with ``ids`` (at most :attr:`write_batch_size`, one API call), with
         ``fields``; ids that do not exist are left out. Order follows ``ids``."""
+
+    def removed_since(self, since: datetime | None) -> Removals:
+        """The records removed from the object since ``since`` (None: as far back as the CRM
+        keeps track), each id once: ``deleted`` (with ``at``), ``merged`` (with the
+        ``survivor``'s id; on HubSpot a merge may give the survivor a new id, and then both old
+        ids are ``merged``), ``archived``.
+
+        A handful of calls whatever the object's size (Salesforce: getDeleted plus one
+        ``queryAll`` for merge masters; HubSpot: the archived listing, 100 a call, plus one
+        search for merge survivors). ``reached`` is the ``since`` of the next call; it never
+        passes the CRM's own clock. When part of the window is older than the CRM keeps
+        (Salesforce: 15 days of delete log), the rest is returned with ``complete`` False
+        instead of failing. The same removal may be reported again by a later call (windows
+        overlap); callers must treat it as idempotent. Records removed for good without a trace
+        (HubSpot's GDPR delete) are not listed: :meth:`read` no longer finds them.
+        """
+
+    def ids_for_email(self, email: str) -> list[str]:
+        """The ids of the records whose email address is ``email`` (compared without case),
+        for an erasure request: live records, and on Salesforce deleted ones still in the
+        recycle bin. One or two API calls; an address with no record gives an empty list."""
 
     def write(self, batch: Sequence[RecordWrite]) -> list[WriteResult]:
         """Set absolute values on up to :attr:`write_batch_size` records; one result each, in

@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 import urllib3
 from hubspot import HubSpot
 from hubspot.crm.objects import (
-    BatchInputSimplePublicObjectBatchInput, BatchReadInputSimplePublicObjectId,
-    SimplePublicObjectBatchInput, SimplePublicObjectId)
+    BatchInputSimplePublicObjectBatchInput, BatchReadInputSimplePublicObjectId, Filter,
+    FilterGroup, PublicObjectSearchRequest, SimplePublicObjectBatchInput, SimplePublicObjectId)
 from hubspot.crm.associations.v4.exceptions import ApiException as AssociationsApiException
 from hubspot.crm.objects.exceptions import ApiException as ObjectsApiException
 from hubspot.crm.objects.tasks.exceptions import ApiException as TasksApiException
@@ -40,6 +40,7 @@ from connector.crm import hubspot_tasks
 from connector.crm.history import HISTORY_BATCH, FieldChange, hubspot_changes
 from connector.crm.hubspot_fields import NOTHING_TO_GRANT, ensure_properties, property_info
 from connector.crm.hubspot_pull import pull, record_of
+from connector.crm.hubspot_removals import removed_since
 from connector.crm.pacing import ApiBudget, Pacer
 from connector.crm.transport import CallCounter, ErrorTable, RetryPolicy, retry_after_seconds
 from connector.errors import (
@@ -59,6 +60,7 @@ from connector.records import (
     ProvisionReport,
     Record,
     RecordWrite,
+    Removals,
     TaskRequest,
     TaskResult,
     WriteResult,
@@ -314,7 +316,8 @@ class HubSpotCRM:
         return pull(self, self.created_property, cursor, list(fields))
 
     def read(self, ids: Sequence[str], fields: Sequence[str]) -> list[Record]:
-        """One batch read; ids that do not exist (HubSpot's 207) are left out."""
+        """One batch read; ids that do not exist (HubSpot's 207), and merged-away ids (HubSpot
+        answers them with the survivor, whose id differs), are left out."""
         if len(ids) > self.write_batch_size:
             raise ValueError(f"read takes at most {self.write_batch_size} ids")
         self._require(fields)
@@ -329,6 +332,22 @@ class HubSpotCRM:
         found = {obj.id: obj for obj in data.results or ()}
         return [record_of(found[i], self.modified_property, list(fields))
                 for i in ids if i in found]
+
+    def ids_for_email(self, email: str) -> list[str]:
+        """A search on ``email`` (HubSpot compares strings without case); archived contacts
+        are not searchable, and their state left at the sync's removal look."""
+        request = PublicObjectSearchRequest(
+            filter_groups=[FilterGroup(filters=[Filter(property_name="email", operator="EQ",
+                                                       value=email)])],
+            properties=["email"], limit=100)
+        data = self.request(partial(self.search_api.do_search_with_http_info, self.object_name,
+                                    request), search=True)
+        return [obj.id for obj in data.results]
+
+    def removed_since(self, since: datetime | None) -> Removals:
+        """Archived records and merges since ``since - overlap``; see
+        :mod:`connector.crm.hubspot_removals`."""
+        return removed_since(self, since - self.overlap if since is not None else None)
 
     history_records_per_call: ClassVar[int] = HISTORY_BATCH
     """:meth:`field_history` reads this many records a call."""

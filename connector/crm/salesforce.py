@@ -27,6 +27,7 @@ from connector.crm.salesforce_access import check_name, grant_access
 from connector.crm.salesforce_bulk import SalesforceBulk
 from connector.crm import salesforce_tasks
 from connector.crm.salesforce_fields import ensure_custom_fields, field_info, security_steps
+from connector.crm.salesforce_removals import removed_since
 from connector.crm.transport import (
     CallCounter,
     ErrorTable,
@@ -39,6 +40,7 @@ from connector.errors import (
     CredentialsError,
     CRMPermissionError,
     QueryLocatorLostError,
+    ReplicationWindowError,
     SessionExpiredError,
 )
 from connector.records import (
@@ -50,6 +52,7 @@ from connector.records import (
     ProvisionReport,
     Record,
     RecordWrite,
+    Removals,
     SeenWindow,
     TaskRequest,
     TaskResult,
@@ -66,6 +69,7 @@ ERRORS = ErrorTable("salesforce", {
     (403, None): CRMPermissionError,
     (400, "INVALID_FIELD"): CRMPermissionError,  # absent, or hidden by field-level security
     (400, "INVALID_QUERY_LOCATOR"): QueryLocatorLostError,
+    (400, "INVALID_REPLICATION_DATE"): ReplicationWindowError,  # getDeleted's window too old
 })
 TRANSIENT_RECORD_CODES = frozenset({"UNABLE_TO_LOCK_ROW"})
 CONNECT_TIMEOUT_S = 10.0
@@ -295,6 +299,19 @@ class SalesforceCRM:
                 result = self._query(stamp_field, fields, window.cursor(reached).since(
                     self._overlap))
 
+    def ids_for_email(self, email: str) -> list[str]:
+        """``queryAll`` on ``Email`` (Salesforce compares text without case), so recycle-bin
+        rows are found too."""
+        literal = email.replace("\\", "\\\\").replace("'", "\\'")
+        soql = f"SELECT Id FROM {self.object_name} WHERE Email = '{literal}'"
+        rows = self._call(lambda sf: sf.query_all(soql, include_deleted=True))["records"]
+        return [row["Id"] for row in rows]
+
+    def removed_since(self, since: datetime | None) -> Removals:
+        """getDeleted from ``since - overlap`` plus merge masters through ``queryAll``; see
+        :mod:`connector.crm.salesforce_removals`."""
+        start = since - self._overlap if since is not None else None
+        return removed_since(self._call, self.object_name, start, datetime.now(UTC))
     def field_history(self, ids: Sequence[str], fields: Sequence[str]
                       ) -> dict[str, list[FieldChange]]:
         """Changes of ``fields`` on the records ``ids`` from the object's history (``Lead`` ->

@@ -41,7 +41,7 @@ from simple_salesforce.bulk2 import Operation
 from connector.crm.base import checked_write
 from connector.crm.salesforce_bulk_csv import read_records, read_rows, write_sets
 from connector.errors import CRMRequestError, CRMUnavailableError
-from connector.records import Cursor, Page, RecordWrite, SeenWindow, WriteResult, parse_stamp
+from connector.records import Cursor, Page, RecordWrite, WriteResult, parse_stamp
 
 if TYPE_CHECKING:
     from connector.crm.salesforce import SalesforceCRM
@@ -132,9 +132,14 @@ class SalesforceBulk:
             "DailyBulkV2QueryJobs", 1)
 
     def pull(self, stamp_field: str, cursor: Cursor | None, fields: list[str]) -> Iterator[Page]:
-        """Every record, one result set a page (see the module docstring)."""
+        """Every record, one result set a page (see the module docstring).
+
+        A job's rows are distinct, so only the starting cursor's versions are deduplicated,
+        and mid-sweep cursors carry just those (the locator does the rest): a cursor per page
+        holding every version read so far would grow with the org. The versions the final
+        cursor needs (those inside the overlap before its stamp) are collected on the way.
+        """
         cursor = cursor or Cursor()
-        window = SeenWindow(self.crm.overlap, set(cursor.seen), pinned=cursor.seen)
         resume = dict(cursor.resume or {})
         job = self._resumable(resume)
         if job is None:
@@ -146,23 +151,31 @@ class SalesforceBulk:
                       "started": (parse_stamp(job["createdDate"])
                                   - timedelta(seconds=1)).isoformat()}
         started = parse_stamp(resume["started"])
+        floor = Cursor(stamp=started).since(self.crm.overlap)
+        pinned, recent = cursor.seen, set()
         catalog, locator = self.crm.describe(), resume["locator"]
         with tempfile.TemporaryDirectory(prefix="leadscore-bulk-") as folder:
             while True:
                 found = self._bulk(lambda c, at=locator: c.download_job_data(
                     folder, resume["job"], at, self.page_records))
                 path = Path(found["file"])
+                fresh = []
                 with path.open(encoding="utf-8", newline="") as handle:
-                    fresh = tuple(r for r in read_records(handle, fields, stamp_field, catalog)
-                                  if window.first_time(r))
+                    for record in read_records(handle, fields, stamp_field, catalog):
+                        key = Cursor.version(record.id, record.stamp)
+                        if key in pinned:
+                            continue
+                        fresh.append(record)
+                        if record.stamp >= floor:
+                            recent.add(key)
                 path.unlink()
                 self.stats["records_read"] += found["number_of_records"]
                 locator = found["locator"]
                 if not locator:
-                    yield Page(fresh, window.cursor(started))
+                    yield Page(tuple(fresh), Cursor(stamp=started, seen=frozenset(recent)))
                     return
-                yield Page(fresh, window.cursor(None, {**resume, "locator": locator},
-                                                keep_from=started))
+                yield Page(tuple(fresh), Cursor(seen=pinned,
+                                                resume={**resume, "locator": locator}))
 
     def _resumable(self, resume: dict) -> dict | None:
         """The job an interrupted Bulk pull was reading, if its results are still there."""

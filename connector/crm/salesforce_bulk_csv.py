@@ -2,7 +2,7 @@
 
 Result sets are read into compact records (:class:`RowValues`): one shared column index per
 set and a tuple of values per record, with repeated values (picklists, numbers, booleans)
-shared through a per-column memo, so a 250,000-record page costs about a fifth of the memory
+shared through a per-column memo, so a 100,000-record page costs about a quarter of the memory
 the same records take as dicts. Values take the REST API's forms, so a record reads the same
 whichever API fetched it: numbers as floats, checkboxes as booleans, dateTimes ending in
 ``+0000``, and an empty field as None (Bulk CSV cannot tell an empty text from null, and

@@ -35,7 +35,7 @@ def parse_time(value: Any) -> float | None:
     """Epoch seconds (UTC) from an ISO date/datetime or epoch milliseconds; None if unreadable."""
     if isinstance(value, str) and 0 < len(value) <= 40:
         text = value.strip()
-        if text.isdigit():
+        if text.isascii() and text.isdigit():  # str.isdigit() also takes '²', which int() refuses
             return parse_time(int(text))
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -159,5 +159,6 @@ def validation_gap(auc_today: float, auc_point_in_time: float,
     return [Leak(name, "validation_gap", (
         f"makes validation on today's values read ROC AUC {auc_today:.3f} where the inputs "
         f"as they were while the leads were open read {auc_point_in_time:.3f} ({evidence})"),
-        "the lower figure is what the scores will achieve; remove the field") for name, evidence
+        "today's figure counts answers an open lead does not have: trust the point-in-time "
+        "figures and remove the field") for name, evidence
         in responsible]

@@ -1,7 +1,8 @@
 """The HubSpot CRM v3 emulator's HTTP layer: routes, auth, rate limits, faults, error bodies.
 
 :func:`build_app` serves the subset of ``https://api.hubapi.com`` the connector uses (objects
-list/get/create/update/search, batch read/create/update, properties and property groups) for
+list/get/create/update/search, batch read/create/update, archive, merge and GDPR delete
+(:mod:`connector.sandbox.hubspot_recycle`), properties and property groups) for
 any object type the portal knows, over plain HTTP (or TLS, ``Sandbox(hubspot_tls=True)``) so
 the unmodified ``hubspot.HubSpot`` client works with ``host=<base_url>`` (plus ``ssl_ca_cert``
 over TLS). Every call needs ``Authorization: Bearer <token>`` (else the real
@@ -57,6 +58,10 @@ _ROUTES = (  # (method or None, pattern, route name) in match order
     ("POST", r"/crm/v3/objects/[^/]+/batch/read", "hubspot.batch_read"),
     ("POST", r"/crm/v3/objects/[^/]+/batch/update", "hubspot.batch_update"),
     ("POST", r"/crm/v3/objects/[^/]+/batch/create", "hubspot.batch_create"),
+    ("POST", r"/crm/v3/objects/[^/]+/batch/archive", "hubspot.archive"),
+    ("POST", r"/crm/v3/objects/[^/]+/merge", "hubspot.merge"),
+    ("POST", r"/crm/v3/objects/[^/]+/gdpr-delete", "hubspot.gdpr_delete"),
+    ("DELETE", r"/crm/v3/objects/[^/]+/[^/]+", "hubspot.archive"),
     ("GET", r"/crm/v3/objects/[^/]+", "hubspot.list"),
     ("POST", r"/crm/v3/objects/[^/]+", "hubspot.create"),
     ("GET", r"/crm/v3/objects/[^/]+/[^/]+", "hubspot.get"),
@@ -80,6 +85,8 @@ def route_of(method: str, path: str) -> str | None:
 
 
 def _json(status: int, body: object, headers: dict[str, str] | None = None) -> Response:
+    if status == 204:
+        return Response(status_code=204, headers=headers)
     text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
     return Response(text, status_code=status, headers=headers, media_type=MEDIA_TYPE)
 
@@ -236,10 +243,12 @@ class HubSpotApp:
                 f" (got {limit})", context={"limit": [str(limit)]})
         after = _int_param(request, "after", 0)
         if _archived(request):
-            return 200, {"results": []}
-        page, next_id = self.portal.list_page(otype, limit=limit, after=after,
-                                              names=_names(request, "properties"),
-                                              history=history)
+            page, next_id = self.portal.archived_page(otype, limit=limit, after=after,
+                                                      names=_names(request, "properties"))
+        else:
+            page, next_id = self.portal.list_page(otype, limit=limit, after=after,
+                                                  names=_names(request, "properties"),
+                                                  history=history)
         body: dict = {"results": page}
         if next_id is not None:
             link = request.url.include_query_params(after=str(next_id))
@@ -249,8 +258,8 @@ class HubSpotApp:
     async def get_object(self, request: Request, otype) -> tuple[int, dict]:
         record_id = request.path_params["oid"]
         if _archived(request):
-            raise HubSpotError(404, "OBJECT_NOT_FOUND", "resource not found",
-                               context={"id": [record_id]})
+            return 200, self.portal.archived_record(otype, record_id,
+                                                    _names(request, "properties"))
         return 200, self.portal.get(otype, record_id, _names(request, "properties"),
                                     request.query_params.get("idProperty"),
                                     history=_names(request, "propertiesWithHistory"))
@@ -260,6 +269,21 @@ class HubSpotApp:
 
     async def update_object(self, request: Request, otype) -> tuple[int, dict]:
         return 200, self.portal.update(otype, request.path_params["oid"], await _body(request))
+
+    async def archive_object(self, request: Request, otype) -> tuple[int, None]:
+        self.portal.archive(otype, [request.path_params["oid"]])
+        return 204, None
+
+    async def batch_archive(self, request: Request, otype) -> tuple[int, None]:
+        self.portal.archive(otype, [_input_id(item) for item in _inputs(await _body(request))])
+        return 204, None
+
+    async def merge(self, request: Request, otype) -> tuple[int, dict]:
+        return 200, self.portal.merge(otype, await _body(request))
+
+    async def gdpr_delete(self, request: Request, otype) -> tuple[int, None]:
+        self.portal.gdpr_delete(otype, await _body(request))
+        return 204, None
 
     async def search(self, request: Request, otype) -> tuple[int, dict]:
         return 200, self.portal.search(otype, await _body(request))
@@ -422,6 +446,10 @@ def build_app(portal: HubSpotPortal, *, plan_of):
         Route(f"{objects}/batch/read", wrap(app.batch_read), methods=["POST"]),
         Route(f"{objects}/batch/update", wrap(app.batch_update), methods=["POST"]),
         Route(f"{objects}/batch/create", wrap(app.batch_create), methods=["POST"]),
+        Route(f"{objects}/batch/archive", wrap(app.batch_archive), methods=["POST"]),
+        Route(f"{objects}/merge", wrap(app.merge), methods=["POST"]),
+        Route(f"{objects}/gdpr-delete", wrap(app.gdpr_delete), methods=["POST"]),
+        Route(objects + "/{oid}", wrap(app.archive_object), methods=["DELETE"]),
         Route(objects + "/{oid}", wrap(app.get_object), methods=["GET"]),
         Route(objects + "/{oid}", wrap(app.update_object), methods=["PATCH"]),
         Route("/crm/v4/associations/{otype}/{to}/batch/read", wrap(app.association_batch_read),

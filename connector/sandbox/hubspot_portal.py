@@ -25,6 +25,7 @@ from connector.sandbox.hubspot_errors import (
 from connector.sandbox.hubspot_properties import PropertyRegistry
 from connector.sandbox.hubspot_ratelimit import RateLimiter, RateLimits
 from connector.sandbox.hubspot_records import RecordStore
+from connector.sandbox.hubspot_recycle import Recycle
 from connector.sandbox.hubspot_schema import OBJECT_TYPES, OWNERS, ObjectType
 from connector.sandbox.hubspot_search import compile_search
 from connector.sandbox.seeding import SeedData, SeedRow, close_time
@@ -39,7 +40,7 @@ STAT_KEYS = ("api_calls", "http_429", "write_requests", "records_written", "reco
              "search_calls", "internal_errors")
 
 
-class HubSpotPortal(TaskRoutes):
+class HubSpotPortal(TaskRoutes, Recycle):
     """One HubSpot account with a private app: records, property definitions, limits, stats.
 
     ``tier`` picks the rate limits (see :class:`RateLimits`); ``clock`` returns epoch seconds
@@ -58,6 +59,7 @@ class HubSpotPortal(TaskRoutes):
         self.store = RecordStore(OBJECT_TYPES, self.registry)
         self.associations = Associations()
         self._search_cache: tuple[str, int, list[str]] | None = None
+        self._archived, self._merged_into = {}, {}
         self._hidden: dict[str, bool] = {}
         self._pending: dict[str, dict] = {}  # open contact id -> post-outcome values, until closed
         self._stats: Counter = Counter()
@@ -135,6 +137,8 @@ class HubSpotPortal(TaskRoutes):
             id_property: str | None = None, *, history: list[str] | None = None) -> dict:
         """``GET /crm/v3/objects/{type}/{id}``; 404 when no such record."""
         with self._lock:
+            if not id_property:
+                record_id = self.resolve(otype, record_id)  # a merged-away id reads as its survivor
             found = self.store.find(otype, [record_id], id_property, reading=True)
             if not found:
                 message = ("Object not found.  objectId are usually numeric."
@@ -182,11 +186,13 @@ class HubSpotPortal(TaskRoutes):
                    ) -> tuple[list[dict], list[str]]:
         """Records for ``keys`` in request order (duplicates once), and the keys not found."""
         with self._lock:
-            found = self.store.find(otype, keys, id_property, reading=True)
+            # a merged-away id reads as its survivor (whose id differs)
+            reads = {k: k if id_property else self.resolve(otype, k) for k in keys}
+            found = self.store.find(otype, list(reads.values()), id_property, reading=True)
             unique = list(dict.fromkeys(keys))
-            results = [self.store.to_json(otype, found[k], names, history)
-                       for k in unique if k in found]
-            return results, [k for k in unique if k not in found]
+            results = [self.store.to_json(otype, found[reads[k]], names, history)
+                       for k in unique if reads[k] in found]
+            return results, [k for k in unique if reads[k] not in found]
 
     def batch_update(self, otype: ObjectType, inputs: list[dict], reject,
                      id_property: str | None = None) -> tuple[list[dict], list[str], list[str]]:

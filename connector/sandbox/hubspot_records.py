@@ -164,6 +164,18 @@ class RecordStore:
         self.version += 1
         return record
 
+    def remove(self, otype: ObjectType, record_id: str) -> Record | None:
+        """Take a record out of the live table (archive, merge, GDPR delete); None if absent."""
+        record = self.tables[otype.name].pop(record_id, None)
+        if record is None:
+            return None
+        self.order[otype.name].remove(int(record_id))
+        email = (record.values.get("email") or "").lower()
+        if otype.name == "contacts" and self._emails.get(email) == record_id:
+            del self._emails[email]
+        self.version += 1
+        return record
+
     def apply(self, otype: ObjectType, record: Record, clean: dict, at: datetime,
               *, bump_always: bool = False, source: str = "API") -> None:
         """Write validated values; move the modification stamps when a value changed (or on

@@ -137,6 +137,12 @@ def _system(name: str, label: str, group: str, kind: str = "datetime") -> Proper
                     hubspot_defined=True, read_only_value=True, calculated=name != "createdate")
 
 
+def _merged_ids(group: str) -> Property:
+    """The ids a merge absorbed into this record, ``;``-separated (set only by merges)."""
+    return Property("hs_merged_object_ids", "Merged record IDs", "string", "text", group,
+                    hubspot_defined=True, read_only_value=True, calculated=True)
+
+
 LIFECYCLE = [("subscriber", "Subscriber"), ("lead", "Lead"),
              ("marketingqualifiedlead", "Marketing Qualified Lead"),
              ("salesqualifiedlead", "Sales Qualified Lead"), ("opportunity", "Opportunity"),
@@ -179,6 +185,7 @@ CONTACTS = ObjectType(
         _system("lastmodifieddate", "Last Modified Date", "contactinformation"),
         _system("hs_lastmodifieddate", "Object last modified date/time", "contactinformation"),
         _system("hs_object_id", "Record ID", "contactinformation", "number"),
+        _merged_ids("contactinformation"),
     ))
 
 COMPANIES = ObjectType(
@@ -196,6 +203,7 @@ COMPANIES = ObjectType(
         replace(_system("createdate", "Create Date", "companyinformation"), read_only_value=False),
         _system("hs_lastmodifieddate", "Last Modified Date", "companyinformation"),
         _system("hs_object_id", "Record ID", "companyinformation", "number"),
+        _merged_ids("companyinformation"),
     ))
 
 LEADS = ObjectType(
@@ -216,6 +224,7 @@ LEADS = ObjectType(
         replace(_system("hs_createdate", "Create Date", "lead_information"), calculated=False),
         _system("hs_lastmodifieddate", "Last Modified Date", "lead_information"),
         _system("hs_object_id", "Record ID", "lead_information", "number"),
+        _merged_ids("lead_information"),
     ))
 
 # Tasks (``0-27``): the engagement the callback creates. hs_timestamp (the due moment) is

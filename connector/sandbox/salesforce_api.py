@@ -45,6 +45,7 @@ def _routes(h: Handlers, bulk: BulkHandlers) -> list[tuple[re.Pattern, dict, dic
         (_V + r"/sobjects/(?P<sobject>\w+)", {"GET": ("salesforce.describe", h.sobject_info, True),
                                                "POST": ("salesforce.sobject", h.create, True)}, {}),
         (_V + r"/sobjects/(?P<sobject>\w+)/describe", {"GET": ("salesforce.describe", h.describe, True)}, {}),
+        (_V + r"/sobjects/(?P<sobject>\w+)/deleted", {"GET": ("salesforce.deleted", h.deleted, True)}, {}),
         (_V + r"/sobjects/(?P<sobject>\w+)/(?P<id>[^/]+)", {
             "GET": ("salesforce.sobject", h.record, True), "PATCH": ("salesforce.sobject", h.update, True),
             "DELETE": ("salesforce.sobject", h.delete, True)}, {}),
@@ -162,8 +163,9 @@ class SalesforceApp:
         return json_response(status, body)
 
     async def admin(self, request: Request) -> Response:
-        """``/__sandbox/stats``, ``/__sandbox/outcomes``, ``POST /__sandbox/reset`` and
-        ``POST /__sandbox/close`` (the time route, :mod:`connector.sandbox.timeline`); not counted."""
+        """``/__sandbox/stats``, ``/__sandbox/outcomes``, ``POST /__sandbox/reset``,
+        ``POST /__sandbox/close`` (the time route, :mod:`connector.sandbox.timeline`) and
+        ``POST /__sandbox/merge`` (SOAP's merge(), which has no REST resource); not counted."""
         path = request.url.path
         if path == f"{ADMIN_PREFIX}/close" and request.method == "POST":
             try:
@@ -178,6 +180,13 @@ class SalesforceApp:
         if path == f"{ADMIN_PREFIX}/reset" and request.method == "POST":
             self.org.reset_stats()
             return json_response(200, self.org.stats())
+        if path == f"{ADMIN_PREFIX}/merge" and request.method == "POST":
+            body = await request.json()  # {"master": id, "losers": [id, ...]}: SOAP merge()
+            try:
+                self.org.merge(body["master"], list(body["losers"]))
+            except APIError as error:
+                return json_response(error.status, error.body())
+            return json_response(200, {"merged": True})
         return json_response(404, [{"message": NOT_FOUND, "errorCode": "NOT_FOUND"}])
 
 

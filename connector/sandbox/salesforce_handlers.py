@@ -188,6 +188,11 @@ class Handlers:
             raise save_error(error) from None
         return 204, None
 
+    async def deleted(self, request: Request, params: dict) -> tuple[int, object]:
+        """``GET sobjects/{name}/deleted/?start=&end=`` (getDeleted)."""
+        query = request.query_params
+        return 200, self.org.get_deleted(params["sobject"], query.get("start"), query.get("end"))
+
     async def delete(self, request: Request, params: dict) -> tuple[int, object]:
         """``DELETE sobjects/{name}/{id}``: 204."""
         obj = self.org.sobject(params["sobject"])

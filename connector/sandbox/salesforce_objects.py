@@ -47,6 +47,8 @@ def lead_fields() -> list[FieldDef]:
     return [
         _id_field("Lead ID"),
         system("IsDeleted", "Deleted", "boolean"),
+        reference("MasterRecordId", "Master Record ID", ["Lead"], "MasterRecord",
+                  createable=False, updateable=False),
         text("LastName", "Last Name", 80, nillable=False),
         text("FirstName", "First Name", 40),
         system("Name", "Full Name", "string", length=121, name_field=True),

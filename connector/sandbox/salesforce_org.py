@@ -18,6 +18,7 @@ from connector.sandbox.salesforce_fields import FieldError
 from connector.sandbox.salesforce_history import FieldHistory, lead_history_object
 from connector.sandbox.salesforce_objects import SObjectType, standard_objects, tooling_objects
 from connector.sandbox.salesforce_query import QueryCursors, parse_locator
+from connector.sandbox.salesforce_recycle import RecycleBin
 from connector.sandbox.salesforce_schema_ops import SchemaOps
 from connector.sandbox.salesforce_tasks import SALES_REPS, TaskOps
 from connector.sandbox.salesforce_sessions import APIError, Session, SessionsAndUsage
@@ -33,7 +34,7 @@ INVALID_TYPE_HINT = ("If you are attempting to use a custom object, be sure to a
                      "the appropriate names.")
 
 
-class SalesforceOrg(SchemaOps, TaskOps, SessionsAndUsage):
+class SalesforceOrg(SchemaOps, TaskOps, SessionsAndUsage, RecycleBin):
     """One org with one API user (the sandbox admin), its Lead data and its daily API allowance."""
 
     api_version = API_VERSION
@@ -61,6 +62,7 @@ class SalesforceOrg(SchemaOps, TaskOps, SessionsAndUsage):
         self.sessions: dict[str, Session] = {}
         self.api_used = 0
         self._hidden: dict[str, bool] = {}
+        self._purged_rows, self._log_purged = {}, {}
         self._pending: dict[str, dict] = {}  # open lead id -> post-outcome values, until it closes
         self.reset_stats()
         self.user_id = self.ids.next("005")
@@ -213,6 +215,8 @@ class SalesforceOrg(SchemaOps, TaskOps, SessionsAndUsage):
             raise APIError(400, exc.code, exc.message) from None
         with self.lock:
             self._stats["queries"] += 1
+            if include_deleted:
+                self.expire_recycle_bin(obj)
             rows = obj.rows.values()
             if not include_deleted and "IsDeleted" in obj.fields:
                 rows = [row for row in rows if not row["IsDeleted"]]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, select
@@ -30,6 +30,14 @@ from connector.state.schema import write_tx
 
 PRUNE_EVERY = timedelta(days=1)
 _CHUNK = 500  # ids per IN (...) clause
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)  # one encoder for every row
+
+
+def _naive(moment: datetime) -> datetime:
+    """``moment`` as the naive UTC the ``scored_at`` column holds (aware input required)."""
+    if moment.tzinfo is None:
+        raise ValueError("feature log timestamps must be timezone-aware")
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -67,23 +75,24 @@ class FeatureLog:
             retention_days: int) -> int:
         """Log ``fields`` of each ``(record_id, values)`` as scored at ``at``; returns the
         count. Entries older than ``retention_days`` go, at most once a day per process."""
-        rows = [(record_id, json.dumps([values.get(f) for f in fields], default=str,
-                                       separators=(",", ":")))
+        encode = _ENCODER.encode
+        rows = [(record_id, encode([values.get(f) for f in fields]))
                 for record_id, values in scored]
         if not rows:
             return 0
+        stamp = _naive(at)
         key = (connection, json.dumps(list(fields)))
         with write_tx(self.engine) as conn:
             layout = self._layout(conn, key)
             conn.execute(self._insert(t.feature_log).on_conflict_do_nothing(), [
-                {"connection": connection, "record_id": record_id, "scored_at": at,
+                {"connection": connection, "record_id": record_id, "scored_at": stamp,
                  "layout": layout, "inputs": inputs} for record_id, inputs in rows])
             last = self._pruned.get(connection)
             prune = last is None or at - last >= PRUNE_EVERY
             if prune:
                 conn.execute(delete(t.feature_log).where(
                     t.feature_log.c.connection == connection,
-                    t.feature_log.c.scored_at < at - timedelta(days=retention_days)))
+                    t.feature_log.c.scored_at < stamp - timedelta(days=retention_days)))
         # Remembered once committed: a rollback forgets a new layout and an undone prune.
         self._layouts[key] = layout
         if prune:
@@ -107,7 +116,8 @@ class FeatureLog:
                 for row in conn.execute(batch.order_by(log.c.record_id, log.c.scored_at)):
                     values = dict(zip(names[row.layout], json.loads(row.inputs)))
                     found.setdefault(row.record_id, []).append(
-                        LoggedInputs(row.record_id, row.scored_at, values))
+                        LoggedInputs(row.record_id, row.scored_at.replace(tzinfo=UTC),
+                                     values))
         return found
 
     def count(self, connection: str) -> int:

@@ -102,14 +102,16 @@ class PageRecord:
 
     ``confirmed`` are the staged changes now known to be in the CRM (they become audit rows);
     any other staged change of a record in ``states``, ``failures`` or ``seen`` (the page's
-    other record ids) did not land and is dropped. ``cursor`` is ``(stream, value)`` to advance
-    to, ``api_calls`` the run's total so far.
+    other record ids) did not land and is dropped. ``ended`` are failures that will never be
+    retried (the record closed, or the CRM gave a final answer): their rows go. ``cursor`` is
+    ``(stream, value)`` to advance to, ``api_calls`` the run's total so far.
     """
 
     states: Sequence[RecordState] = ()
     seen: Sequence[str] = ()
     confirmed: Sequence[tuple[str, str]] = ()
     failures: Sequence[Failure] = ()
+    ended: Sequence[str] = ()
     counts: RunCounts = field(default_factory=RunCounts)
     cursor: tuple[str, str] | None = None
     api_calls: int | None = None

@@ -173,10 +173,25 @@ feature_log = Table(
     "feature_log", metadata,
     Column("connection", ForeignKey("connections.name", ondelete="CASCADE"), primary_key=True),
     Column("record_id", _ID, primary_key=True),
-    Column("scored_at", UTCDateTime, primary_key=True),
+    # Naive UTC (converted once per batch in connector.state.feature_log, not once per row).
+    Column("scored_at", DateTime, primary_key=True),
     Column("layout", Integer, nullable=False),
     Column("inputs", Text, nullable=False),
     sqlite_with_rowid=False)
+
+# One erasure-safe row per record that left the CRM (deleted, merged, archived, gone) or was
+# forgotten on request: a salted hash of the id, what happened, when. Its other rows are gone.
+removed_records = Table(
+    "removed_records", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("connection", ForeignKey("connections.name", ondelete="CASCADE"), nullable=False),
+    Column("record_hash", String(64), nullable=False),
+    Column("event", String(20), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("run_id", Integer),
+    UniqueConstraint("connection", "record_hash", "event", name="uq_removed_record_event"),
+    Index("ix_removed_records_connection_at", "connection", "at"),
+    sqlite_autoincrement=True)
 
 # Every lead of a connection with a control group, from its first scoring while open: its group
 # and the score and tier it had then (its would-be tier, fixed before any rep acted on it), the
@@ -238,12 +253,13 @@ webhook_outbox = Table(
     Column("sent_at", UTCDateTime),
     Index("ix_webhook_status", "connection", "status"))
 
-V2_TABLES = [feature_log_layouts, feature_log, pilot_leads, callback_tasks, webhook_outbox]
+V2_TABLES = [feature_log_layouts, feature_log, removed_records, pilot_leads, callback_tasks,
+             webhook_outbox]
 
 
 def _to_v2(conn: Connection) -> None:
     """Schema version 2: the tables new in it (see :data:`V2_TABLES`): the feature log, the
-    control group, callback tasks and the webhook outbox."""
+    removed records, the control group, callback tasks and the webhook outbox."""
     metadata.create_all(conn, tables=V2_TABLES)
 
 

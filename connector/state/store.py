@@ -14,13 +14,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, literal, select, tuple_, update
+from sqlalchemy import Connection, Engine, case, delete, func, literal, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from connector.errors import StateStoreError
 from connector.state import schema as t
 from connector.state.feature_log import FeatureLog
+from connector.state.lifecycle import LifecycleOps
 from connector.state.lock import DEFAULT_LEASE_S, ConnectionLock, current_holder
 from connector.state.pilot import PilotStore
 from connector.state.rows import (
@@ -42,7 +43,7 @@ def _chunks(items: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
         yield items[start:start + size]
 
 
-class StateStore:
+class StateStore(LifecycleOps):
     """The state database behind one URL (a file path or SQLite/PostgreSQL SQLAlchemy URL).
 
     Opening creates or migrates the schema. Every method is one short transaction, safe to call
@@ -228,13 +229,16 @@ class StateStore:
         with write_tx(self.engine) as conn:
             self._confirm(conn, connection, page.confirmed, now)
             touched = sorted({s.record_id for s in page.states} | set(page.seen)
-                             | {f.record_id for f in page.failures})
+                             | {f.record_id for f in page.failures} | set(page.ended))
             for chunk in _chunks(touched):
                 conn.execute(delete(t.pending_changes).where(
                     t.pending_changes.c.connection == connection,
                     t.pending_changes.c.record_id.in_(chunk)))
             self._upsert_states(conn, connection, run_id, page.states, now)
             self._upsert_failures(conn, connection, run_id, page.failures, now)
+            for chunk in _chunks(sorted(set(page.ended))):
+                conn.execute(delete(t.failures).where(t.failures.c.connection == connection,
+                                                      t.failures.c.record_id.in_(chunk)))
             if page.cursor is not None:
                 self._set_cursor(conn, connection, *page.cursor)
             self._add_counts(conn, run_id, page.counts, page.api_calls)
@@ -282,7 +286,10 @@ class StateStore:
             index_elements=["connection", "record_id"],
             set_={"code": stmt.excluded.code, "reason": stmt.excluded.reason,
                   "stamp": stmt.excluded.stamp,
-                  "attempts": t.failures.c.attempts + 1, "last_at": stmt.excluded.last_at,
+                  # one attempt per run: a rewind may already have counted this one
+                  "attempts": case((t.failures.c.run_id == stmt.excluded.run_id,
+                                    t.failures.c.attempts), else_=t.failures.c.attempts + 1),
+                  "last_at": stmt.excluded.last_at,
                   "run_id": stmt.excluded.run_id}),
             [{"connection": connection, "record_id": f.record_id, "code": f.code,
               "reason": f.reason[:1000], "stamp": f.stamp, "attempts": 1, "first_at": now, "last_at": now,

@@ -18,6 +18,8 @@ are recorded in one transaction, so a ``kill -9`` anywhere costs at most a re-re
 
 Cursor discipline: the stored cursor moves only past recorded pages, never past the run's start,
 and the pull starts no later than the oldest record that failed last time (so it is retried).
+Records that left the CRM, and failures that can never succeed, are handled by
+:mod:`connector.sync.lifecycle` before the pull and per page.
 After a model promotion the change stream is rewound to the beginning, so every open lead is
 rescored; a budget stop leaves the rest for the next runs.
 """
@@ -39,6 +41,7 @@ from connector.crm.base import CRM
 from connector.errors import LeadscoreError, StopRunError
 from connector.mapping import Mapping
 from connector.sync.feature_logging import log_inputs
+from connector.sync.lifecycle import Lifecycle
 from connector.sync.prefetch import Prefetcher
 from connector.sync.proving import Proving
 from connector.records import Cursor, Page, Record, RecordWrite, WriteResult
@@ -54,7 +57,6 @@ if TYPE_CHECKING:  # connector.model.scoring imports the model package; only typ
     from connector.model.scoring import LeadScore
 
 CHANGED, CREATED = "changed", "created"
-MAX_RETRY_ATTEMPTS = 5  # a record still failing after this is retried only when it changes
 
 
 class Model(Protocol):
@@ -126,6 +128,7 @@ class SyncRun:
                  progress: Callable[[RunSummary], None] | None = None,
                  stop: threading.Event | None = None, renew: Callable[[], None] = lambda: None,
                  preview: csv.DictWriter | None = None, api_base: int = 0,
+                 lifecycle: Lifecycle | None = None,
                  proving: Proving | None = None) -> None:
         self.summary, self.crm, self.model, self.mapping, self.state = (
             summary, crm, model, mapping, state)
@@ -137,6 +140,7 @@ class SyncRun:
         self.plan = output_plan(mapping)
         self.catalog = crm.describe()
         self.failed = {f.record_id for f in state.failures(self.name)}
+        self.life = lifecycle or Lifecycle(state, self.name, summary.run_id, mapping)
         self.concurrency = max(1, int(getattr(crm, "write_concurrency", 1) or 1))
         self._api_base = api_base
         self.proving = proving or Proving(self.name, mapping, crm, state, summary.run_id, clock,
@@ -168,7 +172,7 @@ class SyncRun:
     # -- one page ----------------------------------------------------------------------------------
 
     def _page(self, page: Page) -> bool:
-        records = page.records
+        records, ended = self.life.screen(page.records, self.failed)
         complete = True
         if self.limit is not None:
             room = max(self.limit - self.summary.counts.pulled, 0)
@@ -207,7 +211,8 @@ class SyncRun:
         # The feature log keeps inputs as scored, for point-in-time training: new or changed.
         log_inputs(self.state, self.name, self.mapping, now,
                    [r for r, fp in todo if getattr(states.get(r.id), "fingerprint", None) != fp])
-        return self._write_and_record(page, ids, done, writes, landed, counts, complete, scored)
+        return self._write_and_record(page, ids, done, writes, landed, counts, complete, scored,
+                                      ended)
 
     @staticmethod
     def _values(records: tuple[Record, ...], record_id: str) -> dict[str, Any]:
@@ -244,7 +249,8 @@ class SyncRun:
         return complete
 
     def _write_and_record(self, page: Page, ids: list[str], done: list[RecordState], writes,
-                          landed, counts: RunCounts, complete: bool, scored) -> bool:
+                          landed, counts: RunCounts, complete: bool, scored,
+                          ended: list[str]) -> bool:
         self.proving.before_write(scored)
         changes = []
         for record, after, diff in writes:  # after.written: the stored form of the new values
@@ -273,12 +279,14 @@ class SyncRun:
         complete = complete and whole
         cursor = None
         if complete:
-            reached = _clamp(page.cursor, self.summary.started_at)
+            reached = self.life.scrub(_clamp(page.cursor, self.summary.started_at))
             cursor = (self.stream, reached.to_json())
         self._add(counts)
+        failures, final, gone = self.life.settle(failures)
         self.state.record_page(self.name, self.summary.run_id, PageRecord(
-            states=done, confirmed=confirmed, failures=failures, seen=ids, counts=counts,
-            cursor=cursor, api_calls=self.summary.api_calls))
+            states=done, confirmed=confirmed, failures=failures, ended=ended + final, seen=ids,
+            counts=counts, cursor=cursor, api_calls=self.summary.api_calls))
+        self.life.forget_gone(gone)
         self.renew()
         if error is not None:
             raise error  # tasks of this page's leads wait for the next run's sweep
@@ -353,21 +361,17 @@ class SyncRun:
         self.summary.api_calls = self.crm.usage().calls - self._api_base
 
 
-def _start_cursor(state: StateStore, name: str, stream: str, started: datetime,
-                  *, full: bool) -> Cursor | None:
+def _start_cursor(state: StateStore, life: Lifecycle, stream: str, started: datetime,
+                  *, full: bool, dry_run: bool) -> Cursor | None:
     """Where a pull of ``stream`` starts: the stored cursor, moved back to the oldest record
-    still waiting for a retry; None (everything) for ``full``."""
+    still worth a retry (:meth:`Lifecycle.rewind`); None (everything) for ``full``."""
     if full:
         return None
-    stored = state.get_cursor(name, stream)
+    stored = state.get_cursor(life.name, stream)
     cursor = Cursor.from_json(stored) if stored else None
     if stream == CREATED:
         return cursor or Cursor(stamp=started)  # new-leads: from now on; the sync has the past
-    retry = [f.stamp for f in state.failures(name)
-             if f.stamp is not None and f.attempts < MAX_RETRY_ATTEMPTS]
-    if retry and cursor is not None and (cursor.stamp is None or min(retry) < cursor.stamp):
-        return Cursor(stamp=min(retry))  # no `seen`: the failed versions must come back
-    return cursor
+    return life.rewind(cursor, count=not dry_run)
 
 
 def _open_preview(stack: ExitStack, directory: Path, summary: RunSummary) -> csv.DictWriter:
@@ -410,17 +414,20 @@ def run_sync(connection: str | ConnectionConfig, crm: CRM, model: Model, mapping
                 message = f"model {model.version} promoted: rescoring every open lead"
             state.set_cursor(name, CHANGED, None)  # rewind: every lead comes past again
             state.set_model_version(name, model.version)
-        cursor = _start_cursor(state, name, stream, started, full=full)
         kind = "new_leads" if new_leads else "sync"
         run_id = state.start_run(name, kind, dry_run=dry_run, model_version=model.version)
         summary = RunSummary(name, kind, run_id, dry_run, model.version, started, message=message)
         api_base = crm.usage().calls
         preview = _open_preview(stack, preview_dir, summary) if dry_run else None
         try:
+            life = Lifecycle(state, name, run_id, mapping)
+            if stream == CHANGED and not dry_run:
+                life.apply_removals(crm)  # before the failures are read: removals end some
+            cursor = _start_cursor(state, life, stream, started, full=full, dry_run=dry_run)
             proving = Proving(connection, mapping, crm, state, run_id, clock, dry_run=dry_run)
             run = SyncRun(summary, crm, model, mapping, state, stream=stream, force=full,
                           limit=limit, clock=clock, progress=progress, stop=stop,
-                          renew=lock.renew, preview=preview, api_base=api_base,
+                          renew=lock.renew, preview=preview, api_base=api_base, lifecycle=life,
                           proving=proving)
             proving.start(model.version)
             pull = crm.pull_created if new_leads else crm.pull_changed

@@ -45,7 +45,7 @@ from connector.sync.schedule import ConnectionWorker
 
 log = logging.getLogger(__name__)
 TASK = "leadscore.job"
-JOBS = ("sync", "new_leads", "retrain")
+JOBS = ("sync", "new_leads", "retrain", "maintenance")
 QUEUE_PREFIX = "leadscore."
 LOCKED_RETRY_S = 15.0
 PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")  # kombu's Redis priority lists
@@ -85,6 +85,8 @@ class FleetWorker(ConnectionWorker):
         with self.busy:
             if job == "retrain":
                 return self._retrain()
+            if job == "maintenance":
+                return self._maintenance()
             return self._sync(new_leads=job == "new_leads")
 
 
@@ -197,6 +199,16 @@ class Enqueuer:
     def retrain(self) -> bool:
         """Enqueue the retraining."""
         return self.dispatcher.enqueue(self.name, "retrain")
+
+    def maintenance(self) -> bool:
+        """Enqueue the daily maintenance."""
+        return self.dispatcher.enqueue(self.name, "maintenance")
+
+    @staticmethod
+    def last_maintenance() -> datetime:
+        """Counted from the scheduler's start (the run rows are the workers'): the first
+        maintenance is enqueued a day later, not beside the start's sync."""
+        return datetime.now(UTC)
 
 
 # -- status -----------------------------------------------------------------------------------

@@ -9,6 +9,9 @@ Per connection:
 * **new leads** - every ``new_leads_every_minutes`` (default 2): scores only records created since
   it last looked; one API call when nothing is new. Skipped while the sync of the same
   connection runs (that sync picks the new leads up itself).
+* **maintenance** - daily (a day after the last one, or at start when overdue): prunes audit
+  rows, runs and removal rows past ``retention_days`` and removes the records the CRM no longer
+  finds (:mod:`connector.sync.maintenance`).
 * **retrain** - every ``retrain_every_days`` (default weekly) or on ``retrain_cron``, at start too
   when no model exists; the model issue's champion/challenger rule decides whether the new
   version goes live, and the next sync then rescores every open lead. Each retraining holds the
@@ -44,6 +47,7 @@ from connector.model import load_model, train_model
 from connector.model.artifacts import current_version
 from connector.state import StateStore, utcnow
 from connector.sync.engine import RunSummary, run_sync
+from connector.sync.maintenance import KIND as MAINTENANCE, run_maintenance
 from connector.sync.training_run import recent_volume, recorded_training, verdict
 from connector.sync.training_inputs import point_in_time_inputs, pull_records
 from connector.sync.workspace import live_model_fields
@@ -156,6 +160,20 @@ class ConnectionWorker:
         """The weekly job: train on the CRM's history; promotion is the model's decision."""
         return self._guarded("retrain", self._retrain, wait=True)
 
+    def maintenance(self) -> str | None:
+        """The daily job: retention and the reconciliation of removed records."""
+        return self._guarded("maintenance", self._maintenance, wait=True)
+
+    def _maintenance(self) -> str:
+        return run_maintenance(self.name, self.crm(), self.state,
+                               retention_days=self.connection.retention_days,
+                               clock=self.clock).line()
+
+    def last_maintenance(self) -> datetime | None:
+        """When the maintenance job last ran (None: never)."""
+        last = self.state.last_runs(self.name, limit=1, kinds=[MAINTENANCE])
+        return last[0].started_at if last else None
+
     def _sync_minutes(self) -> int | None:
         schedule = self.connection.schedule
         return None if schedule.sync_cron else schedule.sync_every_minutes
@@ -179,7 +197,7 @@ class ConnectionWorker:
 
 def add_jobs(scheduler: BaseScheduler, worker: ConnectionWorker, *,
              now: datetime | None = None) -> None:
-    """Add the three jobs of ``worker``'s connection to ``scheduler`` (any APScheduler 3.x)."""
+    """Add the four jobs of ``worker``'s connection to ``scheduler`` (any APScheduler 3.x)."""
     schedule = worker.connection.schedule
     now = now or datetime.now(timezone.utc)
     name = worker.name
@@ -195,6 +213,11 @@ def add_jobs(scheduler: BaseScheduler, worker: ConnectionWorker, *,
                       id=f"{name}:new_leads", name=f"new leads {name}", coalesce=True,
                       max_instances=1, misfire_grace_time=schedule.new_leads_every_minutes * 60,
                       replace_existing=True)
+    last = worker.last_maintenance()
+    scheduler.add_job(worker.maintenance, IntervalTrigger(days=1), id=f"{name}:maintenance",
+                      name=f"maintenance {name}", coalesce=True, max_instances=1,
+                      misfire_grace_time=12 * 3600, replace_existing=True,
+                      next_run_time=max(now, last + timedelta(days=1)) if last else now)
     first_retrain = now if current_version(worker.model_dir) is None else None
     scheduler.add_job(worker.retrain, retrain_trigger(schedule),
                       id=f"{name}:retrain", name=f"retrain {name}", coalesce=True,

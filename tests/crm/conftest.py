@@ -146,6 +146,12 @@ class SalesforceAdmin:
         """Delete one lead."""
         self.sf.restful(f"sobjects/Lead/{record_id}", method="DELETE")
 
+    def merge(self, primary: str, other: str) -> str:
+        """Merge ``other`` into ``primary`` (SOAP merge() in a real org: the sandbox's admin
+        hook here); the survivor's id."""
+        self.store.merge(primary, [other])
+        return primary
+
     def close(self) -> None:
         """Close the admin's connections."""
         self.sf.session.close()
@@ -164,6 +170,7 @@ class HubSpotAdmin:
         info = sandbox.info["hubspot"]
         self.client = HubSpot(access_token=info["access_token"], host=info["base_url"],
                               client_side_validation=True, ssl_ca_cert=info["ca_file"])
+        self.base_url = info["base_url"]
         self.store = sandbox.hubspot
 
     def create(self, count: int, **values: Any) -> list[str]:
@@ -196,6 +203,19 @@ class HubSpotAdmin:
     def stats(self) -> dict:
         """The emulator's counters."""
         return self.store.stats()
+
+    def delete(self, record_id: str) -> None:
+        """Archive one contact."""
+        self.client.crm.objects.basic_api.archive("contacts", record_id)
+
+    def merge(self, primary: str, other: str) -> str:
+        """Merge ``other`` into ``primary`` with ``POST .../merge`` (the SDK's generic
+        request: 12.0 has no merge helper); the survivor's id, a new one."""
+        answer = self.client.api_request({
+            "method": "POST", "path": "/crm/v3/objects/contacts/merge", "base_url": self.base_url,
+            "body": {"primaryObjectId": primary, "objectIdToMerge": other}})
+        answer.raise_for_status()
+        return answer.json()["id"]
 
     def close(self) -> None:
         """Nothing to close: the SDK's pools are released with the client."""

@@ -13,6 +13,7 @@ import pytest
 from connector.crm import CRM, open_crm, write_all
 from connector.errors import CredentialsError, CRMPermissionError
 from connector.records import Cursor, RecordWrite, TaskRequest
+from connector.sync.lifecycle import FINAL_CODES
 
 
 def _pull_ids(pages) -> list[str]:
@@ -312,3 +313,43 @@ def test_a_task_the_crm_refuses_does_not_stop_the_others(case, crm):
         "ls-ok": results[0].task_id}
     with pytest.raises(ValueError):
         crm.create_tasks([_task(f"ls-{n}", lead) for n in range(crm.write_batch_size + 1)])
+
+
+# -- records that leave the CRM ----------------------------------------------------------------
+
+
+def test_removed_records_are_listed_once_with_what_happened(case, crm):
+    ids = case.admin.create(4)
+    before = crm.removed_since(None)
+    assert before.removals == ()
+    case.admin.delete(ids[0])
+    survivor = case.admin.merge(ids[1], ids[2])
+    found = crm.removed_since(before.reached)
+    kinds = {r.record_id: (r.kind, r.survivor) for r in found.removals}
+    assert len(kinds) == len(found.removals)  # each id once
+    assert kinds[ids[0]] == ("deleted" if case.name == "salesforce" else "archived", None)
+    assert kinds[ids[2]] == ("merged", survivor)
+    if survivor != ids[1]:  # HubSpot: the merge made a new record, the primary's id is gone too
+        assert kinds[ids[1]] == ("merged", survivor)
+    assert found.complete and found.reached >= before.reached
+    fields = [case.outputs["score"]]
+    assert {r.id for r in crm.read([*ids, survivor], fields)} == {survivor, ids[3]}
+    score = case.outputs["score"]
+    results = crm.write([RecordWrite(ids[0], {score: 10}), RecordWrite(ids[2], {score: 10})])
+    assert [r.ok for r in results] == [False, False]
+    assert all(r.code in FINAL_CODES and not r.transient for r in results)
+
+
+def test_ids_for_an_email_address_ignore_case(case, crm):
+    if case.name == "salesforce":
+        person = case.admin.create(1, Email="Erase.Me@example.com")[0]
+        case.admin.create(1, Email="someone.else@example.com")
+        address = "Erase.Me@example.com"
+    else:
+        person = case.admin.create(2)[0]
+        address = case.admin.read([person], ["email"])[person]["email"]
+    assert crm.ids_for_email(address.upper()) == [person]
+    assert crm.ids_for_email("nobody@example.org") == []
+    if case.name == "salesforce":  # the recycle bin still holds the person
+        case.admin.delete(person)
+        assert crm.ids_for_email(address) == [person]

@@ -151,7 +151,7 @@ def test_the_first_screen_in_chromium_holds_the_verdict_and_the_tier_warnings(tm
     assert measured["first"] == "summary"
     assert 0 < int(measured["summary-bottom"]) <= 800, measured
     warnings = [item.split(":", 1) for item in measured["warnings"].split("|")]
-    starts = ("⚠ On the holdout, conversion does NOT", "⚠ Age shifted a lot since training",
+    starts = ("⚠ On the holdout, conversion does NOT", "⚠ Major drift since training (PSI",
               "⚠ tier Hot holds 45% of today", "⚠ Field &lt;Duration__c&gt; predicts")
     assert len(warnings) == 4 and all(text.startswith(start)
                                       for (_, text), start in zip(warnings, starts)), warnings

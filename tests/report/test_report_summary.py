@@ -40,7 +40,10 @@ def test_drift_in_one_line_and_a_warning_per_major_shift():
     line, warnings = drift_line([("Score", 0.04), ("Age", 0.31), ("Job", 0.12)])
     assert line == ("Drift against training: scores stable (PSI 0.04); largest input shift Age "
                     "(PSI 0.31, a major shift).")
-    assert warnings == ["Age shifted a lot since training (PSI 0.31): consider retraining."]
+    assert warnings == ["Major drift since training (PSI above 0.25) in Age (0.31): today's open "
+                        "leads differ from those the model learned from; consider retraining."]
+    assert drift_line([("Score", 0.5), ("Age", 0.31)])[1][0].startswith(
+        "Major drift since training (PSI above 0.25) in Score (0.50), Age (0.31):")
     assert drift_line([]) == ("Drift: no open leads to compare yet.", [])
 
 
@@ -49,8 +52,8 @@ def test_every_warning_is_gathered_once_on_the_first_screen():
     screen = first_screen(card, DEMO_TIERS, [("Score", 0.3)], extra_warnings=["tier Hot holds 45%"])
     assert len(screen.warnings) == 4
     assert screen.warnings[0].startswith("On the holdout, conversion does NOT fall")
-    assert screen.warnings[1:] == ["Score shifted a lot since training (PSI 0.30): consider "
-                                   "retraining.", "tier Hot holds 45%", "leak: X"]
+    assert screen.warnings[1].startswith("Major drift since training (PSI above 0.25) in Score")
+    assert screen.warnings[2:] == ["tier Hot holds 45%", "leak: X"]
 
 
 def test_the_page_opens_on_the_summary_and_folds_the_card_with_relative_paths(tmp_path):

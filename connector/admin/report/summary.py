@@ -89,9 +89,11 @@ def drift_line(rows: Sequence[tuple[str, float]]) -> tuple[str, list[str]]:
     if inputs:
         name, value = max(inputs, key=lambda row: row[1])
         parts.append(f"largest input shift {name} (PSI {value:.2f}, {_word(value)})")
-    major = [f"{name} shifted a lot since training (PSI {value:.2f}): consider retraining."
-             for name, value in rows if round(value, 3) > MAJOR_SHIFT]
-    return "Drift against training: " + "; ".join(parts) + ".", major
+    major = ", ".join(f"{name} ({value:.2f})" for name, value in rows
+                      if round(value, 3) > MAJOR_SHIFT)
+    warning = [f"Major drift since training (PSI above {MAJOR_SHIFT}) in {major}: today's open "
+               "leads differ from those the model learned from; consider retraining."] if major else []
+    return "Drift against training: " + "; ".join(parts) + ".", warning
 
 
 def gather_warnings(card: dict, *, tier_warning: str | None, drift_warnings: Sequence[str],
