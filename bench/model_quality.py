@@ -21,7 +21,9 @@ no national indicators). Baselines use library defaults on the product's one-hot
 points rule is the mapping's own ``baseline``, turned into probabilities by the conversion rate
 of each points total in the training data (what an admin would read off a report).
 
-Run: ``.venv/bin/python bench/model_quality.py [MAPPING.yaml]`` (default: the demo mapping).
+Run: ``.venv/bin/python bench/model_quality.py [MAPPING.yaml [SPLIT,...]] [--no-candidates]``
+(default: the demo mapping, every split; ``--no-candidates`` skips the per-candidate refits,
+which take about half the time, e.g. for a quick rolling run on a busy machine).
 """
 
 from __future__ import annotations
@@ -156,7 +158,8 @@ def _block_rows(y_blocks: list[np.ndarray], scores: list[np.ndarray]) -> list[fl
 
 
 def evaluate(mapping, leads: list[dict], y: np.ndarray,
-             folds: list[tuple[np.ndarray, np.ndarray]], shuffle: bool) -> dict:
+             folds: list[tuple[np.ndarray, np.ndarray]], shuffle: bool,
+             with_candidates: bool = True) -> dict:
     """Train every model on each fold's training leads, pool the test predictions, and report
     the product, its candidates and the plain baselines (pooled, and per fold if several)."""
     pooled: dict[str, list] = {}
@@ -174,8 +177,8 @@ def evaluate(mapping, leads: list[dict], y: np.ndarray,
                 mapping, train, y[train_idx], test).items():
             pooled.setdefault(name, []).append((score, prob))
             train_seconds.setdefault(name, []).append(seconds)
-        for name, margin in candidate_predictions(mapping, train, y[train_idx], test,
-                                                  shuffle).items():
+        for name, margin in (candidate_predictions(mapping, train, y[train_idx], test, shuffle)
+                             if with_candidates else {}).items():
             pooled.setdefault("candidate " + name, []).append((margin, None))
     y_all = np.concatenate(y_blocks)
     models = {}
@@ -205,6 +208,7 @@ def evaluate(mapping, leads: list[dict], y: np.ndarray,
     trees = {n: m["roc_auc"] for n, m in models.items()
              if n.startswith(("candidate xgboost", "candidate random_forest"))}
     best = max(plain, key=plain.get)
+    trees = trees or {"(not run)": float("nan")}
     summary = {"product_roc_auc": product["roc_auc"], "best_plain_baseline": best,
                "best_plain_roc_auc": plain[best],
                "product_minus_best_plain": round(product["roc_auc"] - plain[best], 4),
@@ -215,9 +219,9 @@ def evaluate(mapping, leads: list[dict], y: np.ndarray,
 
 
 def main() -> None:
-    mapping = load_mapping(sys.argv[1] if len(sys.argv) > 1 else MAPPING)
-    only = set(sys.argv[2].split(",")) if len(sys.argv) > 2 else {"temporal", "random",
-                                                                   "rolling"}
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    mapping = load_mapping(args[0] if args else MAPPING)
+    only = set(args[1].split(",")) if len(args) > 1 else {"temporal", "random", "rolling"}
     leads, y = bank_leads()
     cut = int(len(leads) * 0.8)
     first, second = train_test_split(np.arange(len(leads)), test_size=0.2, stratify=y,
@@ -230,7 +234,8 @@ def main() -> None:
         if split not in only:
             continue
         started = time.perf_counter()
-        result = evaluate(mapping, leads, y, folds, shuffle)
+        result = evaluate(mapping, leads, y, folds, shuffle,
+                          with_candidates="--no-candidates" not in sys.argv)
         print(json.dumps({"split": split, "train_leads": [len(f[0]) for f in folds],
                           "test_leads": int(sum(len(f[1]) for f in folds)),
                           "test_conversion_rate": round(float(np.mean(

@@ -20,6 +20,19 @@ def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
     return float(roc_auc_score(y, score))
 
 
+def roc_auc_standard_error(y: np.ndarray, auc: float) -> float:
+    """The standard error of a ROC AUC of ``auc`` on outcomes ``y`` (Hanley and McNeil, 1982):
+    how much the figure would move on another holdout of the same size."""
+    y = np.asarray(y)
+    positives, negatives = int(y.sum()), int(len(y) - y.sum())
+    if positives == 0 or negatives == 0 or not np.isfinite(auc):
+        return 0.0
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc * auc)
+                + (negatives - 1) * (q2 - auc * auc)) / (positives * negatives)
+    return float(np.sqrt(max(variance, 0.0)))
+
+
 def pr_auc(y: np.ndarray, score: np.ndarray) -> float:
     """Area under the precision-recall curve (average precision)."""
     y = np.asarray(y)

@@ -21,7 +21,7 @@ from connector.model.candidates import Candidate
 from connector.model.features import FeatureMatrix
 from connector.model.numbers import duration
 
-NEAR_TIE = 0.005  # holdout ROC AUC; inside this the simpler (earlier) candidate wins
+NEAR_TIE = 0.005  # holdout ROC AUC; inside this the simpler (earlier) candidate always wins
 COST_SAMPLE = 1000  # rows timed per candidate
 
 
@@ -88,10 +88,10 @@ def compete(candidates: list[Candidate], old: FeatureMatrix, y_old: np.ndarray,
             budget_minutes: float,
             cost_of: Callable[[Candidate, np.ndarray], float] = scoring_cost,
             stop: Callable[[str], None] | None = None) -> tuple[Candidate, list[dict]]:
-    """Fit every candidate on the older rows, rank on the holdout by ROC AUC among those whose
-    full rescan fits the budget (near-ties go to the simpler, earlier one); return (winner,
-    one card row per candidate). If none fits, the cheapest is chosen and says so. ``stop``
-    is called before each fit (it raises to end the training early)."""
+    """Fit every candidate on the older rows and rank them on the holdout by ROC AUC among those
+    whose full rescan fits the budget: the simplest (earliest) within one standard error of the
+    best wins. Return (winner, one card row per candidate). If none fits, the cheapest is
+    chosen and says so. ``stop`` is called before each fit (it raises to end the training)."""
     table = []
     for candidate in candidates:
         if stop is not None:
@@ -113,7 +113,11 @@ def compete(candidates: list[Candidate], old: FeatureMatrix, y_old: np.ndarray,
         table[cheapest]["note"] = "every candidate is over the budget; the cheapest is used"
         eligible = [cheapest]
     best = max(table[i]["roc_auc"] for i in eligible)
-    chosen = next(i for i in eligible if table[i]["roc_auc"] >= best - NEAR_TIE)
+    # One standard error rule: among many candidates the holdout's best is partly luck, so the
+    # simplest candidate within one standard error of the best wins (a tree must be clearly
+    # better than the linear models to be chosen).
+    tie = max(NEAR_TIE, metrics.roc_auc_standard_error(y_hold, best))
+    chosen = next(i for i in eligible if table[i]["roc_auc"] >= best - tie)
     table[chosen]["chosen"] = True
     return candidates[chosen], table
 

@@ -75,6 +75,8 @@ class TreeCandidate:
                 "subsample": self.subsample, "half_life": self.half_life, "seed": self.seed}
 
     def _params(self) -> dict:
+        # Categorical splits partition a field's levels into two sets (max_cat_to_onehot=1),
+        # considering at most 32 levels per split: a picklist is one column, not 30 sparse ones.
         common = {"objective": "binary:logistic", "eval_metric": "auc", "nthread": THREADS,
                   "max_depth": self.max_depth, "seed": self.seed, "tree_method": "hist",
                   "min_child_weight": self.min_child_weight, "max_cat_to_onehot": 1,

@@ -96,3 +96,25 @@ def test_the_volume_per_sync_is_the_median_of_recent_syncs(tmp_path):
             state.finish_run(run_id, "ok")
         volume = recent_volume(state, "sf", 60)
     assert volume == Volume(changed_per_sync=150, sync_minutes=60)  # the rescan does not skew
+
+
+def test_the_simplest_candidate_within_one_standard_error_wins(interaction):
+    from connector.model.features import FeatureEncoder
+    from connector.model.metrics import roc_auc_standard_error
+    from connector.model.selection import compete
+
+    y = np.r_[np.ones(1000), np.zeros(5590)]
+    assert roc_auc_standard_error(y, 0.65) == pytest.approx(0.0100, abs=2e-4)  # Hanley-McNeil
+    assert roc_auc_standard_error(np.ones(5), 0.7) == 0.0
+    history, _ = interaction
+    mapping = make_mapping()
+    encoder = FeatureEncoder(mapping.features, mapping.time_field).fit(history[:2400])
+    old, hold = encoder.transform(history[:2400]), encoder.transform(history[2400:]).values
+    y_old = np.array([r["IsConverted"] for r in history[:2400]], dtype=int)
+    y_hold = np.array([r["IsConverted"] for r in history[2400:]], dtype=int)
+    # Two strengths of the same linear model: within a standard error, the simpler one wins.
+    winner, table = compete([LinearCandidate(C=0.01), LinearCandidate(C=1.0)], old, y_old, hold,
+                            y_hold, volume=Volume(org_leads=3000), budget_minutes=10,
+                            cost_of=_injected_cost)
+    assert abs(table[0]["roc_auc"] - table[1]["roc_auc"]) < roc_auc_standard_error(y_hold, 0.7)
+    assert winner.C == 0.01 and table[0]["chosen"]
