@@ -246,9 +246,11 @@ def main() -> None:
                         help="only the 100,000-lead zero-latency first sync, for peak RSS")
     parser.add_argument("--bulk-compare", action="store_true",
                         help="Salesforce REST vs Bulk API 2.0: first sync and full rescan")
+    parser.add_argument("--paths", default="rest,bulk",
+                        help="with --bulk-compare: which paths to run (rest, bulk or both)")
     args = parser.parse_args()
     if args.bulk_compare:
-        print(json.dumps(bulk_compare(args.leads)))
+        print(json.dumps(bulk_compare(args.leads, args.paths.split(","))))
         return
     if args.memory:
         print(json.dumps(memory_run(args.crm, 100_000)))
@@ -356,13 +358,15 @@ print(json.dumps(out))
 REST_ONLY = {"bulk_query_threshold": 0, "bulk_write_threshold": 0}
 
 
-def bulk_compare(leads: int) -> dict:
+def bulk_compare(leads: int, paths: list[str]) -> dict:
     """Salesforce REST vs Bulk API 2.0 on ``leads`` leads at zero latency (module docstring)."""
     from sync_support import trained_model
     tmp = Path(tempfile.mkdtemp(prefix="leadscore-bench-bulk-"))
     model_dir = trained_model("salesforce", 20_000, tmp / "models")
     result: dict = {"crm": "salesforce", "leads": leads, "latency_ms": 0}
     for path, overrides in (("rest", REST_ONLY), ("bulk", {})):
+        if path not in paths:
+            continue
         with Sandbox(crms=("salesforce",), seed=seed(leads), daily_api_limit=1_000_000) as box:
             setup = prepare(box, "salesforce", tmp / "unused", trained=model_dir, **overrides)
             child = subprocess.run(
@@ -372,6 +376,8 @@ def bulk_compare(leads: int) -> dict:
             result[path] = json.loads(child.stdout.strip().splitlines()[-1])
             result[path]["sandbox_api_calls"] = box.salesforce.stats()["api_calls"]
     for run in ("first_sync", "full_rescan"):
+        if "rest" not in result or "bulk" not in result:
+            break
         rest, bulk = result["rest"][run]["api_calls"], result["bulk"][run]["api_calls"]
         result[f"{run}_bulk_share_of_rest_calls"] = round(bulk / rest, 4)
         result[f"{run}_bulk_wall_ratio"] = round(result["bulk"][run]["wall_s"]
