@@ -189,7 +189,7 @@ def test_the_fleet_scheduler_enqueues_and_status_shows_the_queue(models, tmp_pat
                                    capture_output=True, text=True, timeout=120)
             assert shown.returncode == 0, shown.stderr
             assert f"queue {name}: 1 waiting, oldest" in shown.stdout
-            assert "fleet: broker 127.0.0.1" in shown.stdout and "workers:" in shown.stdout
+            assert "fleet: broker redis://127.0.0.1" in shown.stdout and "workers:" in shown.stdout
         finally:
             os.killpg(scheduler.pid, signal.SIGTERM)
             output = scheduler.communicate(timeout=60)[0].decode()
