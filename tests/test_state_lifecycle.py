@@ -47,6 +47,27 @@ def test_a_rewind_counts_one_attempt_per_run(store, clock):
     assert store.exhausted_count("sf", 5) == 1
 
 
+def test_a_rewind_keeps_an_unfinished_sweep_in_place(store, clock):
+    """A sweep that has not finished may still have to read records older than a failure (a
+    HubSpot sweep goes by id): the rewind keeps its place, and rewinds once it completes."""
+    from connector.records import Cursor
+    from connector.sync.lifecycle import Lifecycle
+
+    run = store.start_run("sf", "sync")
+    failed_at = clock.now - timedelta(days=3)
+    store.record_page("sf", run, PageRecord(failures=[Failure("r1", "locked", "X",
+                                                              stamp=failed_at)]))
+    life = Lifecycle(store, "sf", store.start_run("sf", "sync"), mapping=None)
+    sweeping = Cursor(stamp=None, resume={"after": "500"})
+    assert life.rewind(sweeping, count=True) == sweeping
+    resumed = Cursor(stamp=clock.now - timedelta(days=1), resume={"after": "500"})
+    assert life.rewind(resumed, count=True) == resumed
+    assert store.failures("sf")[0].attempts == 1  # no attempt spent while the sweep runs
+    done = Cursor(stamp=clock.now)
+    assert life.rewind(done, count=True) == Cursor(stamp=failed_at)
+    assert store.failures("sf")[0].attempts == 2
+
+
 def test_removed_records_leave_one_erasure_safe_row(store):
     run = _two_records(store)
     assert store.remove_records("sf", [("00Qgone", "deleted"), ("00Qnever", "deleted")],

@@ -72,12 +72,17 @@ class Lifecycle:
 
     def rewind(self, cursor: Cursor | None, *, count: bool) -> Cursor | None:
         """``cursor`` moved back to the oldest failure still worth retrying (no ``seen``: the
-        failed versions must come back); with ``count`` each such failure gets an attempt."""
-        if cursor is None:
-            return None
+        failed versions must come back); with ``count`` each such failure gets an attempt.
+
+        A cursor without a stamp (reading from the beginning) or inside an unfinished sweep is
+        kept as it is: a sweep may go by id rather than stamp (HubSpot), so records it has not
+        read yet can be older than any failure, and starting over at a failure would skip them.
+        The failures come back once the sweep completes and the cursor has a stamp again."""
+        if cursor is None or cursor.stamp is None or cursor.resume is not None:
+            return cursor
         retry = [f for f in self.state.failures(self.name)
                  if f.stamp is not None and f.attempts < MAX_RETRY_ATTEMPTS
-                 and (cursor.stamp is None or f.stamp < cursor.stamp)]
+                 and f.stamp < cursor.stamp]
         if not retry:
             return cursor
         if count:
