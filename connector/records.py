@@ -25,6 +25,21 @@ _NUMBER_TYPES = {"currency": "Currency", "percent": "Percent"}  # else Number(pr
 _EXACT = Context(prec=400, rounding=ROUND_HALF_UP)  # room for every finite float's digits
 
 
+def wire_text(value: Any, *, null: str) -> str:
+    """A value as the text a CRM's string wire format holds (HubSpot properties, Bulk API CSV):
+    booleans as true/false, times in UTC with milliseconds, dates as ISO dates, and None as
+    ``null``, the wire's own way of clearing a field."""
+    if value is None:
+        return null
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
 def parse_stamp(value: str) -> datetime:
     """Parse a CRM timestamp (``...000+0000``, ``...Z`` or epoch milliseconds) as aware UTC."""
     if value.isdigit():

@@ -11,7 +11,6 @@ import os
 import shutil
 
 import pytest
-from sqlalchemy import text
 from sync_support import NAMES, environ, prepare, small_bank, trained_model
 
 from connector.cli import main

@@ -18,7 +18,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any, ClassVar
@@ -64,6 +64,7 @@ from connector.records import (
     TaskRequest,
     TaskResult,
     WriteResult,
+    wire_text,
 )
 
 API_ERRORS = (ObjectsApiException, PropertiesApiException,  # each SDK package has its own tree
@@ -119,19 +120,6 @@ def pacer_for(base_url: str, token: str, fixed_limit: int | None = None) -> Pace
         pacer.set_limit(fixed_limit, 10.0)
     return pacer
 CONNECT_TIMEOUT_S = 10.0
-
-
-def _wire(value: Any) -> str:
-    """A Python value as the string HubSpot stores (every property value is a string)."""
-    if value is None:
-        return ""  # HubSpot clears a property set to the empty string
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
 
 
 def _error_body(exc: Exception) -> dict:
@@ -388,7 +376,8 @@ class HubSpotCRM:
     def _update(self, writes: list[RecordWrite]) -> list[WriteResult]:
         body = BatchInputSimplePublicObjectBatchInput(inputs=[
             SimplePublicObjectBatchInput(id=w.record_id,
-                                         properties={k: _wire(v) for k, v in w.values.items()})
+                                         properties={k: wire_text(v, null="")
+                                                     for k, v in w.values.items()})
             for w in writes])
         data = self.request(partial(self.batch_api.update_with_http_info, self.object_name, body),
                             table=WRITE_ERRORS)

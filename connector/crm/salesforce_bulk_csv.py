@@ -18,10 +18,9 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime
 from typing import Any
 
-from connector.records import FieldCatalog, Record, RecordWrite, parse_stamp
+from connector.records import FieldCatalog, Record, RecordWrite, parse_stamp, wire_text
 
 MAX_UPLOAD_BYTES = 90 * 1024 * 1024
 """Raw CSV per ingest job: Salesforce takes 150 MB once base64-encoded (about 100 MB raw);
@@ -93,18 +92,6 @@ def read_records(handle, fields: Sequence[str], stamp_field: str, catalog: Field
         yield Record(row[id_at], RowValues(index, values), parse_stamp(row[stamp_at]))
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return NULL
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
-
-
 def write_sets(writes: Sequence[RecordWrite], limit: int = MAX_UPLOAD_BYTES
                ) -> Iterator[tuple[list[RecordWrite], str]]:
     """``(writes, CSV text)`` per upload, each at most ``limit`` bytes of rows."""
@@ -112,8 +99,8 @@ def write_sets(writes: Sequence[RecordWrite], limit: int = MAX_UPLOAD_BYTES
     header = _line(["Id", *names])
     out, size, chunk = [header], 0, []
     for write in writes:
-        text = _line([write.record_id, *(_text(write.values[n]) if n in write.values else ""
-                                         for n in names)])
+        text = _line([write.record_id, *(
+            wire_text(write.values[n], null=NULL) if n in write.values else "" for n in names)])
         if chunk and size + len(text.encode()) > limit:
             yield chunk, "".join(out)
             out, size, chunk = [header], 0, []

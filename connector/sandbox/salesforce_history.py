@@ -11,7 +11,7 @@ object cannot be written through the API.
 
 from __future__ import annotations
 
-from connector.sandbox.salesforce_fields import FieldDef, FieldError, picklist, reference, system
+from connector.sandbox.salesforce_fields import FieldDef, FieldError, reference, system
 from connector.sandbox.salesforce_objects import SObjectType
 
 TRACKED_LIMIT = 20

@@ -4,7 +4,7 @@ today's-values validation beside them and names the field that makes the differe
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
