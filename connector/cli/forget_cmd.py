@@ -34,9 +34,12 @@ def forget(
     """Erase everything leadscore holds about one person: state, audit rows, failures, staged
     changes, dry-run preview rows, reports naming them; the sync never scores them again.
 
-    Exit codes: 0 erased (or nothing was held); 2 give --id or --email, not both; 3 fix the
-    configuration; 4 another worker is syncing the connection, or a place still holds the
-    person (named); 75 the CRM was unreachable (nothing erased by --email yet).
+    Exit codes:
+    0 erased, or nothing was held;
+    2 give --id or --email, not both;
+    3 fix the configuration;
+    4 another worker is syncing the connection, or a place still holds the person (named);
+    75 the CRM was unreachable (nothing erased by --email yet).
     """
     if bool(ids) == bool(email):
         raise typer.BadParameter("give --id (one or more) or --email, not both",
