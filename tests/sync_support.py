@@ -18,6 +18,8 @@ from connector.mapping import Mapping, load_mapping
 from connector.model import load_model, train_model
 from connector.sandbox import HUBSPOT_DEFAULTS, SALESFORCE_DEFAULTS, Sandbox
 from connector.sandbox.seeding import SeedData, load_bank
+from connector.state import StateStore
+from connector.sync.engine import RunSummary, run_sync
 from connector.sync.writeback import output_specs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,6 +128,15 @@ def trained_model(crm: str, leads: int, directory: Path) -> Path:
             train(connection, directory / f"{crm}-{leads}")
         _TRAINED[key] = directory / f"{crm}-{leads}"
     return _TRAINED[key]
+
+
+def sync(setup: Setup, state: StateStore, **options) -> RunSummary:
+    """One sync of ``setup``'s connection through a freshly opened adapter (closed after)."""
+    crm = setup.open()
+    try:
+        return run_sync(setup.connection, crm, setup.model(), setup.mapping, state, **options)
+    finally:
+        crm.close()
 
 
 def crm_values(setup: Setup) -> dict[str, dict]:

@@ -10,11 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from lifecycle_support import User
-from sync_support import NAMES, Setup, prepare, small_bank, trained_model
+from sync_support import NAMES, prepare, small_bank, sync, trained_model
 
 from connector.sandbox import Sandbox
 from connector.state import StateStore, schema
-from connector.sync.engine import run_sync
 from connector.sync.lifecycle import MAX_RETRY_ATTEMPTS
 from connector.sync.maintenance import run_maintenance
 
@@ -38,14 +37,6 @@ def setup(request, models, tmp_path):
 def state(tmp_path):
     with StateStore(tmp_path / "state.sqlite") as opened:
         yield opened
-
-
-def sync(setup: Setup, state: StateStore, **options):
-    crm = setup.open()
-    try:
-        return run_sync(setup.connection, crm, setup.model(), setup.mapping, state, **options)
-    finally:
-        crm.close()
 
 
 def test_a_failed_lead_deleted_and_another_closed_do_not_hold_the_cursor(setup, state):

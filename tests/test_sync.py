@@ -16,7 +16,7 @@ import time
 
 import pytest
 from sync_support import (
-    NAMES, Setup, crm_values, environ, prepare, small_bank, trained_model, wrong_values,
+    NAMES, Setup, crm_values, environ, prepare, small_bank, sync, trained_model, wrong_values,
 )
 
 from connector.cli import main
@@ -25,7 +25,6 @@ from connector.errors import ApiBudgetError, ConnectionLockedError
 from connector.model import train_model
 from connector.sandbox import Sandbox
 from connector.state import StateStore
-from connector.sync.engine import run_sync
 
 LEADS = 1500
 CRMS = ["salesforce", "hubspot"]
@@ -47,14 +46,6 @@ def setup(request, models, tmp_path):
 def state(tmp_path):
     with StateStore(tmp_path / "state.sqlite") as opened:
         yield opened
-
-
-def sync(setup: Setup, state: StateStore, **options):
-    crm = setup.open()
-    try:
-        return run_sync(setup.connection, crm, setup.model(), setup.mapping, state, **options)
-    finally:
-        crm.close()
 
 
 def open_count(setup: Setup) -> int:
