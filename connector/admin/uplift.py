@@ -15,10 +15,11 @@ Pure functions, no I/O:
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+from connector.model.metrics import roc_auc
 
 Z95 = 1.959963984540054
 MIN_EFFECT = 0.02  # below 2 points, "need N more" is asked for a 5-point difference instead
@@ -176,11 +177,5 @@ def ranking_auc(leads: Iterable[Lead], group: str) -> tuple[float | None, int]:
     how many closed leads it rests on; None without both outcomes."""
     closed = [(lead.score, lead.outcome) for lead in leads
               if lead.group == group and lead.outcome is not None and lead.score is not None]
-    positives = [s for s, y in closed if y]
-    negatives = sorted(s for s, y in closed if not y)
-    if not positives or not negatives:
-        return None, len(closed)
-    wins = sum(bisect.bisect_left(negatives, s) + 0.5 * (bisect.bisect_right(negatives, s)
-                                                         - bisect.bisect_left(negatives, s))
-               for s in positives)
-    return wins / (len(positives) * len(negatives)), len(closed)
+    auc = roc_auc([bool(y) for _, y in closed], [s for s, _ in closed]) if closed else math.nan
+    return (None if math.isnan(auc) else auc), len(closed)

@@ -15,7 +15,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
     """Area under the ROC curve (ties count half); NaN when only one class is present."""
     y = np.asarray(y)
-    if y.min(initial=0) == y.max(initial=0):
+    if y.size == 0 or y.min() == y.max():  # an `initial` value would make one class look like two
         return float("nan")
     return float(roc_auc_score(y, score))
 
