@@ -8,7 +8,10 @@ import csv
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from connector.crm.salesforce_bulk_csv import read_rows, text_lines, write_sets
+from connector.errors import CRMUnavailableError
 from connector.records import Cursor, RecordWrite
 
 BULK = {"bulk_query_threshold": 1_000, "bulk_write_threshold": 300, "bulk_page_records": 1_000}
@@ -67,6 +70,21 @@ def test_a_pull_resumed_inside_a_result_set_reads_on_past_what_was_delivered(sal
     assert len(delivered) == len(set(delivered)) == 3_500 and set(delivered) == set(ids)
     assert [len(p.records) for p in rest] == [1_500, 500]
     assert calls == 5  # describe, the job's state, the second set again, the third, the fourth
+    assert salesforce.admin.stats()["bulk_query_jobs"] == 1
+
+
+def test_a_result_set_cut_off_mid_download_stops_the_pull_and_the_next_reads_on(salesforce):
+    ids = salesforce.admin.create(2_500)
+    pages = salesforce.connect(**SETS).pull_changed(None, ["LastName"])
+    first = next(pages)  # the first set, whole
+    salesforce.sandbox.set_faults("salesforce.bulk.query.results:cut:1")
+    with pytest.raises(CRMUnavailableError, match="cut off"):
+        next(pages)  # the second set's connection drops halfway through its body
+    salesforce.sandbox.set_faults("")
+    stored = Cursor.from_json(first.cursor.to_json())
+    rest = list(salesforce.connect(**SETS).pull_changed(stored, ["LastName"]))
+    delivered = [r.id for r in first.records] + [r.id for p in rest for r in p.records]
+    assert len(delivered) == len(set(delivered)) == 2_500 and set(delivered) == set(ids)
     assert salesforce.admin.stats()["bulk_query_jobs"] == 1
 
 
