@@ -3,6 +3,8 @@ every record once, both rate buckets used, no 429, and a crash resumes both swee
 
 from __future__ import annotations
 
+import time
+
 from connector.records import Cursor, FieldSpec, RecordWrite
 
 
@@ -54,3 +56,47 @@ def test_an_interrupted_full_load_resumes_both_sweeps(hubspot):
     rest = [r.id for p in again.pull_changed(stored, ["email"]) for r in p.records]
     assert set(first) | set(rest) == set(ids)
     assert len(first) + len(rest) == 2_000  # nothing delivered twice across the crash
+
+
+def _calls(stats: dict, before: dict) -> tuple[int, int]:
+    """(list pages, searches) answered between ``before`` and ``stats`` (no writes between)."""
+    searches = stats["search_calls"] - before["search_calls"]
+    return stats["api_calls"] - before["api_calls"] - searches, searches
+
+
+def test_both_sweeps_read_ahead_while_the_consumer_holds_a_page(hubspot):
+    """The engine writes back one page while the next are read: both sweeps keep calls in
+    flight meanwhile (neither waits for the consumer), and still meet exactly once."""
+    ids = hubspot.admin.create(3_000)
+    crm = hubspot.connect()
+    before = hubspot.admin.stats()
+    pull = crm.pull_changed(None, ["email"])
+    held = next(pull)  # the consumer is busy with this page and asks for no other
+    deadline = time.monotonic() + 60  # a bound on waiting, not on speed
+    while time.monotonic() < deadline:
+        lists, searches = _calls(hubspot.admin.stats(), before)
+        if lists * 100 + searches * 200 >= 3_000 and lists > 2 and searches > 2:
+            break
+        time.sleep(0.05)
+    # Every id was read by the two sweeps while the first page was still held.
+    assert lists > 2 and searches > 2 and lists * 100 + searches * 200 >= 3_000
+    delivered = [r.id for r in held.records] + [r.id for p in pull for r in p.records]
+    assert len(delivered) == len(set(delivered)) == 3_000 and set(delivered) == set(ids)
+    lists, searches = _calls(hubspot.admin.stats(), before)
+    # They met once: past the meeting, at most the call each had in flight (and the partial
+    # last pages) read ids the other had.
+    assert lists * 100 + searches * 200 <= 3_000 + 600
+    assert hubspot.admin.stats()["http_429"] == before["http_429"]
+
+
+def test_full_load_records_match_the_sdk_models(hubspot):
+    """The sweeps parse their pages as plain JSON (no SDK models): ids, values and stamps come
+    out as the SDK's own models give them (batch read)."""
+    ids = hubspot.admin.create(250, lastname="Ng")
+    crm = hubspot.connect()
+    fields = ["email", "lastname", "firstname", "phone"]
+    pulled = {r.id: r for p in crm.pull_changed(None, fields) for r in p.records}
+    assert set(pulled) == set(ids)
+    for start in range(0, 250, 100):
+        for record in crm.read(ids[start:start + 100], fields):
+            assert pulled[record.id] == record
