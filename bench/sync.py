@@ -40,8 +40,9 @@ faults and ``wrong_values`` counts open leads whose CRM values differ from a cle
 ``--memory`` runs a 100,000-lead first sync at zero latency in a child process and reports its
 ``peak_rss_mb``. ``--bulk-compare`` (Salesforce, zero latency) runs a first sync and a full
 rescan of ``--leads`` leads through REST (Bulk switched off) and through Bulk API 2.0, each on
-a freshly seeded sandbox in a child process, and reports calls, wall time and peak RSS side by
-side, with Bulk's calls as a share of REST's.
+a freshly seeded sandbox in a child process, and reports calls, wall time, the connector's CPU
+seconds (the sandbox runs in this process) and peak RSS side by side, with Bulk's calls as a
+share of REST's and the load average at the start and the end (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import statistics
 import subprocess
@@ -367,9 +369,11 @@ with StateStore(sys.argv[4]) as state:
     for run, full in (("first_sync", False), ("full_rescan", True)):
         crm = open_crm(connection, environ=environ())
         connect_calls = crm.usage().calls
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         summary = run_sync(connection, crm, model, mapping, state, full=full)
-        out[run] = {"wall_s": round(time.perf_counter() - began, 1), "outcome": summary.outcome,
+        out[run] = {"wall_s": round(time.perf_counter() - began, 1),
+                    "connector_cpu_s": round(time.process_time() - cpu, 1),
+                    "outcome": summary.outcome,
                     "api_calls": summary.api_calls + connect_calls, "run_calls": summary.api_calls,
                     "pulled": summary.counts.pulled, "written": summary.counts.written,
                     "failed": summary.counts.failed, "bulk": dict(crm.bulk.stats)}
@@ -386,7 +390,8 @@ def bulk_compare(leads: int, paths: list[str]) -> dict:
     from sync_support import trained_model
     tmp = Path(tempfile.mkdtemp(prefix="leadscore-bench-bulk-"))
     model_dir = trained_model("salesforce", 20_000, tmp / "models")
-    result: dict = {"crm": "salesforce", "leads": leads, "latency_ms": 0}
+    result: dict = {"crm": "salesforce", "leads": leads, "latency_ms": 0,
+                    "load_avg_at_start": [round(v, 2) for v in os.getloadavg()]}
     for path, overrides in (("rest", REST_ONLY), ("bulk", {})):
         if path not in paths:
             continue
@@ -405,6 +410,7 @@ def bulk_compare(leads: int, paths: list[str]) -> dict:
         result[f"{run}_bulk_share_of_rest_calls"] = round(bulk / rest, 4)
         result[f"{run}_bulk_wall_ratio"] = round(result["bulk"][run]["wall_s"]
                                                  / max(result["rest"][run]["wall_s"], 0.1), 3)
+    result["load_avg_at_end"] = [round(v, 2) for v in os.getloadavg()]
     result["bench_process_rss_mb"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return result

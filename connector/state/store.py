@@ -251,7 +251,11 @@ class StateStore(LifecycleOps):
         pending = t.pending_changes.c
         wanted = sorted(set(keys))
         for chunk in _chunks(wanted):
+            # The plain IN on record_id lets the database use the (connection, record_id,
+            # field) index; SQLite scans the whole table for the row-value IN alone, which
+            # made confirming a large page quadratic.
             where = (pending.connection == connection,
+                     pending.record_id.in_(sorted({record for record, _ in chunk})),
                      tuple_(pending.record_id, pending.field).in_(chunk))
             rows = select(pending.id, pending.connection, pending.record_id, pending.field,
                           pending.old_value, pending.new_value, pending.run_id,
