@@ -7,6 +7,7 @@
 * **Merges**: one keyset search for records with ``hs_merged_object_ids`` modified since
   ``since``. A merge may create a new record with a new id; each id it absorbed (the old
   primary's too) is a ``merged`` removal whose survivor is the new record.
+* Both looks run at once (the listing in the calling thread, the search beside it).
 * A GDPR delete leaves no trace in either: the record simply stops being found by
   :meth:`~connector.crm.hubspot.HubSpotCRM.read` (and a write to it answers
   ``OBJECT_NOT_FOUND``).
@@ -14,9 +15,10 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hubspot.crm.objects import Filter, FilterGroup, PublicObjectSearchRequest
 
@@ -31,23 +33,42 @@ LIST_PAGE, SEARCH_PAGE = 100, 200
 
 
 def removed_since(crm: HubSpotCRM, since: datetime | None) -> Removals:
-    """See :meth:`connector.crm.base.CRM.removed_since`; ``since`` includes the overlap."""
+    """See :meth:`connector.crm.base.CRM.removed_since`; ``since`` includes the overlap.
+
+    The merge search runs beside the archived listing (their buckets differ, and every sync
+    waits for both before it reads anything)."""
+    merges: dict[str, Any] = {}
+
+    def find_merges() -> None:
+        try:
+            merges["found"] = _merges(crm, since)
+        except BaseException as error:  # raised in the calling thread
+            merges["error"] = error
+
+    searcher = threading.Thread(target=find_merges, name="leadscore-hubspot-merges",
+                                daemon=True)
+    searcher.start()
     removals: dict[str, Removal] = {}
     after = None
     reached: datetime | None = None
-    while True:
-        data = crm.request(partial(crm.basic_api.get_page_with_http_info, crm.object_name,
-                                   limit=LIST_PAGE, after=after, properties=[ID_PROPERTY],
-                                   archived=True))
-        reached = reached or crm.answer_time() - timedelta(seconds=1)
-        for obj in data.results:
-            at = obj.archived_at
-            if since is None or at is None or at >= since:
-                removals[obj.id] = Removal(obj.id, "archived", at)
-        after = data.paging.next.after if data.paging and data.paging.next else None
-        if after is None:
-            break
-    for removal in _merges(crm, since):
+    try:
+        while True:
+            data = crm.request(partial(crm.basic_api.get_page_with_http_info, crm.object_name,
+                                       limit=LIST_PAGE, after=after, properties=[ID_PROPERTY],
+                                       archived=True))
+            reached = reached or crm.answer_time() - timedelta(seconds=1)
+            for obj in data.results:
+                at = obj.archived_at
+                if since is None or at is None or at >= since:
+                    removals[obj.id] = Removal(obj.id, "archived", at)
+            after = data.paging.next.after if data.paging and data.paging.next else None
+            if after is None:
+                break
+    finally:
+        searcher.join()
+    if "error" in merges:
+        raise merges["error"]
+    for removal in merges["found"]:
         removals.setdefault(removal.record_id, removal)
     return Removals(tuple(removals.values()), reached, complete=True)
 
