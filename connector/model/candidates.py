@@ -74,7 +74,10 @@ class LinearCandidate:
         Z, _ = self._expand(X)
         parts = (Z - self.center_) * self.coef_
         out = np.zeros((len(X), self.n_inputs_ + 1))
-        np.add.at(out.T, self.source_, parts.T)
+        # Each input column first, then its bins in order: the sums a per-lead loop would do.
+        out[:, : self.n_inputs_] += parts[:, : self.n_inputs_]
+        for k in range(self.n_inputs_, len(self.source_)):
+            out[:, self.source_[k]] += parts[:, k]
         out[:, -1] = self.intercept_ + float(self.center_ @ self.coef_)
         return out
 
