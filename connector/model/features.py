@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from itertools import repeat
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Sequence
@@ -208,19 +209,25 @@ class FeatureEncoder:
                 columns.append(column), fields.append(name), roles.append(role)
         return tuple(columns), tuple(fields), tuple(roles)
 
-    def read(self, records: Iterable[dict[str, Any]]) -> list[list[Any]]:
+    def raw_columns(self, records: Sequence[dict[str, Any]]) -> list[list[Any]]:
+        """Each feature's raw CRM values of ``records`` (dicts), one list per feature."""
+        fields = [f.field for f in self.features]  # a pydantic attribute costs more than a get
+        return [[r.get(field) for r in records] for field in fields]
+
+    def read(self, records: Iterable[dict[str, Any]],
+             raws: Sequence[list[Any]] | None = None) -> list[list[Any]]:
         """Each feature's cleaned values of ``records`` (non-dicts count as empty), one list per
         feature in mapping order: what :meth:`matrix` encodes and what reasons show. Each
-        distinct raw value of a field is cleaned once."""
+        distinct raw value of a field is cleaned once. ``raws``: the records'
+        :meth:`raw_columns`, when the caller has them already."""
         rows = [r if isinstance(r, dict) else {} for r in records]
         anchors = None
         if any(anchored(f) for f in self.features):
             time_field = self.time_field
             anchors = once_per_value(parse_time, [r.get(time_field) for r in rows])
         columns = []
-        for feature in self.features:
-            field = feature.field  # a pydantic attribute costs more than the lookup itself
-            values = once_per_value(cleaner(feature), [r.get(field) for r in rows])
+        for feature, raw in zip(self.features, raws or self.raw_columns(rows)):
+            values = once_per_value(cleaner(feature), raw)
             if anchored(feature):
                 values = [days_after(m, a) for m, a in zip(values, anchors)]
             columns.append(values)
@@ -244,17 +251,18 @@ class FeatureEncoder:
         if is_categorical(feature):
             levels = self.levels_[feature.field]
             index = {level: i for i, level in enumerate(levels)}
-            other, missing = len(levels), len(levels) + 1
-            which = [missing if v is None else index.get(v, other) for v in values]
-            out[rows, start + np.asarray(which, dtype=np.int64)] = 1.0
+            other, index[None] = len(levels), len(levels) + 1  # then (other), (missing)
+            which = np.fromiter(map(index.get, values, repeat(other)), np.int64, len(values))
+            out[rows, start + which] = 1.0
             return start + len(levels) + 2
         if feature.kind == "text_present":
             out[:, start] = values
             return start + 1
-        absent = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
-        filled = (self.medians_[feature.field] if v is None else v for v in values)
-        out[:, start] = np.fromiter(filled, dtype=np.float64, count=len(values))
-        out[:, start + 1] = absent
+        # Cleaned numbers are finite (to_number, parse_time), so NaN here marks a None.
+        column = np.array(values, dtype=np.float64)
+        absent = np.isnan(column)
+        column[absent] = self.medians_[feature.field]
+        out[:, start], out[:, start + 1] = column, absent
         return start + 2
 
     def to_dict(self) -> dict[str, Any]:

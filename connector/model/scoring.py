@@ -170,16 +170,18 @@ class ScoringModel:
         records = [r if isinstance(r, dict) else {} for r in records]
         if not records:
             return []
-        columns = self.encoder.read(records)
+        raws = self.encoder.raw_columns(records)
+        columns = self.encoder.read(records, raws)
         fields, _, probability = self._contribs(self.encoder.matrix(columns, len(records)).values)
         scores = to_scores(probability, self.scale, self.reference)
         tiers = to_tiers(scores, self.cuts)
-        reasons = self._reasons(records, columns, fields)
-        rounded = np.round(fields, 4).tolist()
+        reasons = self._reasons(raws, columns, fields)
+        # Column lists zipped into rows: a list per lead would keep the garbage collector busy.
+        rounded = zip(*np.round(fields, 4).T.tolist())
         return [LeadScore(p, s, t, r, dict(zip(self._fields, c))) for p, s, t, r, c
                 in zip(probability.tolist(), scores.tolist(), tiers, reasons, rounded)]
 
-    def _reasons(self, records: list[dict], columns: list[list], fields: np.ndarray) -> list[str]:
+    def _reasons(self, raws: list[list], columns: list[list], fields: np.ndarray) -> list[str]:
         """Each lead's reason: its ``reason_count`` strongest pushes of at least
         :data:`MIN_STRENGTH`, phrased. Values are read only where a field is shown, and each
         distinct (field, value, direction) is phrased once for the whole batch."""
@@ -189,22 +191,21 @@ class ScoringModel:
         phrases = np.full(top.shape, None, dtype=object)
         for j in np.unique(top[shown]):
             rows, ranks = np.nonzero(shown & (top == j))
-            phrases[rows, ranks] = self._phrases(self._fields[j], records, columns, rows,
+            phrases[rows, ranks] = self._phrases(self._fields[j], raws, columns, rows,
                                                  push[rows, ranks])
         return [join_reasons([p for p in row if p is not None], self.separator,
-                             self.reason_length) for row in phrases.tolist()]
+                             self.reason_length) for row in zip(*phrases.T.tolist())]
 
-    def _phrases(self, field: str, records: list[dict], columns: list[list], rows: np.ndarray,
+    def _phrases(self, field: str, raws: list[list], columns: list[list], rows: np.ndarray,
                  pushes: np.ndarray) -> np.ndarray:
         """The phrase of ``field`` for each of ``rows``, pushed by ``pushes``."""
-        feature, clean = self._features[field], self._cleaners[field]
+        feature, clean, k = self._features[field], self._cleaners[field], self._column[field]
         if anchored(feature):  # days from the lead's own anchor: the text follows the value
-            values = columns[self._column[field]]
             texts = once_per_value(lambda v: value_text(feature, v, None),
-                                   [values[i] for i in rows.tolist()])
+                                   [columns[k][i] for i in rows.tolist()])
         else:
             texts = once_per_value(lambda raw: value_text(feature, clean(raw), raw),
-                                   [records[i].get(field) for i in rows.tolist()])
+                                   [raws[k][i] for i in rows.tolist()])
         keys = list(zip(texts, (pushes > 0).tolist()))
         phrased = {key: phrase(feature, key[0], 1.0 if key[1] else -1.0) for key in set(keys)}
         out = np.empty(len(keys), dtype=object)

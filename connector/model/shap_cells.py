@@ -139,8 +139,11 @@ class CellShap:
             return self.booster.predict(self._matrix(compact, self.threads), pred_contribs=True)
         if self._trees is None:
             model = json.loads(self.booster.save_raw(raw_format="json"))
-            self._trees = [(_splits(tree), _one_tree(model, tree))
-                           for tree in model["learner"]["gradient_booster"]["model"]["trees"]]
+            # Loading a booster runs a parallel region at the global thread count, whose idle
+            # threads spin: one thread makes 40 loads cost 0.02 s of CPU instead of 0.3 s.
+            with xgb.config_context(nthread=1):
+                self._trees = [(_splits(tree), _one_tree(model, tree))
+                               for tree in model["learner"]["gradient_booster"]["model"]["trees"]]
         total = np.zeros((len(compact), compact.shape[1] + 1), dtype=np.float32)
         distinct = _distinct(compact)
         for split, alone in self._trees:
