@@ -31,6 +31,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import math
 import re
 import sys
 import tempfile
@@ -143,13 +144,15 @@ def candidate_predictions(mapping, train: list[dict], y_train: np.ndarray, test:
     full, X_test = encoder.transform(train), encoder.transform(test).values
     order = np.random.default_rng(0).permutation(len(train)) if shuffle else np.arange(len(train))
     shuffled = FeatureMatrix(full.values[order], full.columns, full.fields, full.roles)
+    # The rows the product would have chosen on: a recency half-life keeps its span in leads.
+    chosen_on = len(train) - math.ceil(len(train) * mapping.training.holdout_share)
     out = {}
     for candidate in default_candidates():
+        name = candidate.name
         if candidate.family == "xgboost":
             fit_candidate(candidate, shuffled, y_train[order], early_stop=True)
-            candidate = fresh(candidate)
-        out[candidate.name] = fit_candidate(candidate, full, y_train, early_stop=False
-                                            ).margin(X_test)
+        candidate = fresh(candidate, chosen_on, len(train))
+        out[name] = fit_candidate(candidate, full, y_train, early_stop=False).margin(X_test)
     return out
 
 

@@ -163,11 +163,14 @@ class ConnectionConfig(_Strict):
     # job; None keeps them forever.
     retention_days: int | None = Field(365, ge=1)
     # Salesforce Bulk API 2.0 (0 switches it off): full pulls of at least bulk_query_threshold
-    # records and write sets of at least bulk_write_threshold go through Bulk jobs, read in
-    # result sets of bulk_page_records.
+    # records and write sets of at least bulk_write_threshold go through Bulk jobs. A query
+    # job's results are downloaded in result sets of bulk_result_records (maxRecords: fewer,
+    # larger sets cost fewer calls) and streamed into sync pages of bulk_page_records (what
+    # the engine holds in memory at once, and the largest write set of one ingest job).
     bulk_query_threshold: int = Field(10_000, ge=0)
     bulk_write_threshold: int = Field(5_000, ge=0)
-    bulk_page_records: int = Field(100_000, ge=1_000)
+    bulk_page_records: int = Field(50_000, ge=1_000)
+    bulk_result_records: int = Field(1_000_000, ge=1_000)
     schedule: Schedule = Field(default_factory=Schedule)
     control: ControlGroup | None = None
     webhook: Webhook | None = None

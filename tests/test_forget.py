@@ -146,3 +146,31 @@ def test_forget_exit_codes(models, tmp_path, capsys):
         assert main(["forget", *base, "--id", "00QDn0000000001MAA"]) \
             == ErasureIncompleteError.exit_code == 4
         assert "still hold" in capsys.readouterr().err
+
+
+def test_forget_when_the_crm_is_unreachable_erases_nothing_and_exits_75(models, tmp_path,
+                                                                        capsys):
+    """--email and --clear-crm need the CRM: with it down, forget says so, exits 75 and the
+    state is untouched (a later run can still find and erase everything); --id alone works
+    without the CRM."""
+    state_url = f"sqlite:///{tmp_path / 'state.sqlite'}"
+    with Sandbox(crms=("salesforce",), seed=small_bank(60, open_share=1.0)) as box:
+        setup = prepare(box, "salesforce", tmp_path / "m", trained=models["salesforce"])
+        config = _config(tmp_path, box, setup, "salesforce", state_url)
+        ca_file = box.info["salesforce"]["ca_file"]
+        shutil.copy(ca_file, tmp_path / "ca.pem")  # the sandbox's folder goes with it
+        config.write_text(config.read_text().replace(ca_file, str(tmp_path / "ca.pem")))
+        base = ["--config", str(config), "-c", "sf"]
+        assert main(["sync", *base]) == 0
+    with StateStore(state_url) as state:
+        first, second = state.record_ids("sf")[:2]
+    capsys.readouterr()
+    assert main(["forget", *base, "--email", "someone@example.com"]) == 75
+    assert "unreachable" in capsys.readouterr().err.lower()
+    assert main(["forget", *base, "--id", first, "--clear-crm"]) == 75
+    capsys.readouterr()
+    with StateStore(state_url) as state:
+        assert set(state.record_states("sf", [first, second])) == {first, second}
+    assert main(["forget", *base, "--id", second]) == 0
+    with StateStore(state_url) as state:
+        assert set(state.record_states("sf", [first, second])) == {first}

@@ -35,7 +35,7 @@ def test_first_sync_and_full_rescan_go_through_bulk_jobs(setup, tmp_path):
     with StateStore(tmp_path / "state.sqlite") as state:
         first, bulk = sync(setup, state)
         assert first.outcome == "ok" and first.counts.pulled == LEADS
-        # The 300 open leads (the newest) all come in the second result set: one ingest job.
+        # The 300 open leads (the newest) all come in the second page: one ingest job.
         assert bulk["query_jobs"] == 1 and bulk["ingest_jobs"] == 1
         assert first.counts.written == bulk["records_written"] > 0
         assert wrong_values(setup) == []

@@ -17,9 +17,11 @@ IMPORTED_AFTER_S = 30 * _DAY
 the CRM's newest record is that old (history imported, or a CRM nobody touches)."""
 
 
-def duration(seconds: float) -> str:
+def whole_units(seconds: float) -> str:
     """``seconds`` in the largest unit that keeps a readable number: ``45 s``, ``3 min``,
-    ``5 h``, ``12 days``, ``4 months``, ``16 years`` (whole units, rounded)."""
+    ``5 h``, ``12 days``, ``4 months``, ``16 years`` (whole units, rounded): how long ago or
+    how far behind, at a glance. Amounts a rep reads exactly in a reason ("3 min 20 s") are
+    :func:`connector.model.numbers.duration`'s."""
     for below, size, unit in _UNITS:
         if abs(seconds) < below:
             count = round(seconds / size)
@@ -40,10 +42,10 @@ def local_time(moment: str | datetime | None, zone: str) -> str:
 def cursor_lag(lag_s: float, stamp: str | None, recorded_at: str | None, now: datetime) -> str:
     """The cursor lag line: how far the newest change seen is behind now, and when that was
     looked at; an old stamp that was already old when recorded reads as imported history."""
-    text = duration(lag_s)
+    text = whole_units(lag_s)
     if stamp and recorded_at:
         seen = datetime.fromisoformat(recorded_at)
         if (seen - datetime.fromisoformat(stamp)).total_seconds() > IMPORTED_AFTER_S:
             text += " (history imported)"
-        text += f", synced {duration((now - seen).total_seconds())} ago"
+        text += f", synced {whole_units((now - seen).total_seconds())} ago"
     return text

@@ -11,9 +11,15 @@ from connector.admin.forget import forget as erase
 from connector.cli import app
 from connector.config import load_config
 from connector.crm import open_crm
+from connector.crm.transport import RetryPolicy
 from connector.errors import ErasureIncompleteError
 from connector.state import StateStore
 from connector.sync.lifecycle import FINAL_CODES
+
+
+# An admin waits at the terminal: a CRM that is down is said within seconds (run again later),
+# rather than after the sync's two minutes of backoff.
+ERASURE_RETRIES = RetryPolicy(attempts=4)
 
 
 @app.command()
@@ -39,7 +45,7 @@ def forget(
     2 give --id or --email, not both;
     3 fix the configuration;
     4 another worker is syncing the connection, or a place still holds the person (named);
-    75 the CRM was unreachable (nothing erased by --email yet).
+    75 the CRM was unreachable for --email or --clear-crm (nothing erased yet: run again).
     """
     if bool(ids) == bool(email):
         raise typer.BadParameter("give --id (one or more) or --email, not both",
@@ -49,7 +55,7 @@ def forget(
     with StateStore(settings.state_url) as state:
         report = erase(settings, connection, state, ids=ids or (), email=email,
                        clear_crm=clear_crm, previews=out, reports=reports,
-                       open_crm=lambda: open_crm(target))
+                       open_crm=lambda: open_crm(target, policy=ERASURE_RETRIES))
     typer.echo(json.dumps(report.as_dict()) if as_json else "\n".join(report.lines()))
     refused = [f"CRM record refused the clearing ({reason})"
                for reason in report.crm_refused.values()

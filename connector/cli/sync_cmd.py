@@ -22,7 +22,7 @@ from connector.sync.schedule import run as run_scheduler
 from connector.state import StateStore, utcnow
 from connector.admin.status import status as gather_status
 from connector.admin.tier_watch import state_watch
-from connector.admin.units import cursor_lag, duration, local_time
+from connector.admin.units import cursor_lag, local_time, whole_units
 from connector.sync.engine import RunSummary, run_sync
 
 CONFIG_HELP = "Config file (default: $LEADSCORE_CONFIG or ./leadscore.toml)."
@@ -186,7 +186,7 @@ def status(
         for name, queue in queues["queues"].items():
             age = queue["oldest_waiting_s"]
             typer.echo(f"  queue {name}: {queue['waiting']} waiting"
-                       + (f", oldest {duration(age)}" if age is not None else ""))
+                       + (f", oldest {whole_units(age)}" if age is not None else ""))
     console = Console()
     for entry in entries:
         console.print(_table(entry, now))

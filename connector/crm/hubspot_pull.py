@@ -50,6 +50,17 @@ def record_of(obj: Any, stamp_property: str, fields: list[str]) -> Record:
                   parse_stamp(raw) if raw else obj.updated_at)
 
 
+def page_records(data: dict, stamp_property: str, fields: list[str]) -> list[Record]:
+    """The :class:`Record` of each object of a list or search answer read as plain JSON
+    (``HubSpotCRM.request(..., raw=True)``), as :func:`record_of` makes them of SDK objects."""
+    records = []
+    for obj in data.get("results") or ():
+        props = obj.get("properties") or {}
+        records.append(Record(str(obj["id"]), {name: props.get(name) for name in fields},
+                              parse_stamp(props.get(stamp_property) or obj["updatedAt"])))
+    return records
+
+
 def _started(crm: HubSpotCRM) -> datetime:
     return crm.answer_time() - timedelta(seconds=1)
 
@@ -76,11 +87,12 @@ def _list_sweep(crm: HubSpotCRM, stamp_property: str, names: list[str], fields: 
     started = datetime.fromisoformat(resume["started"]) if "started" in resume else None
     while True:
         data = crm.request(partial(crm.basic_api.get_page_with_http_info, crm.object_name,
-                                   limit=LIST_PAGE, after=after, properties=names, archived=False))
+                                   limit=LIST_PAGE, after=after, properties=names, archived=False),
+                           raw=True)
         started = started or _started(crm)
-        fresh = tuple(r for r in (record_of(o, stamp_property, fields) for o in data.results)
+        fresh = tuple(r for r in page_records(data, stamp_property, fields)
                       if window.first_time(r))
-        after = data.paging.next.after if data.paging and data.paging.next else None
+        after = ((data.get("paging") or {}).get("next") or {}).get("after")
         if after is None:
             yield Page(fresh, window.cursor(started))
             return
@@ -105,9 +117,9 @@ def _search_sweep(crm: HubSpotCRM, stamp_property: str, names: list[str], fields
             limit=SEARCH_PAGE, sorts=[{"propertyName": ID_PROPERTY, "direction": "ASCENDING"}])
         data = crm.request(partial(crm.search_api.do_search_with_http_info, crm.object_name,
                                    request),
-                           search=True)
+                           search=True, raw=True)
         started = started or _started(crm)
-        records = [record_of(o, stamp_property, fields) for o in data.results]
+        records = page_records(data, stamp_property, fields)
         fresh = tuple(r for r in records if window.first_time(r))
         if len(records) < SEARCH_PAGE:
             end = started if cursor.stamp is None else max(started, cursor.stamp)

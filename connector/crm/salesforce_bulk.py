@@ -2,11 +2,14 @@
 
 A first sync or a ``--full`` rescan of a large org through REST costs one query call per 2,000
 records and one composite call per 200 writes. Above ``bulk_query_threshold`` records (the
-``totalSize`` of the REST query's first answer decides) :class:`SalesforceBulk` pulls with one query job instead, read in
-result sets of ``bulk_page_records`` (``maxRecords``, continued by ``Sforce-Locator``), each
-streamed to a temporary file and yielded as one page of compact records; write sets of at
-least ``bulk_write_threshold`` go out as ingest jobs (create, upload the CSV, ``UploadComplete``,
-poll). A million-lead first sync then costs a few dozen calls instead of thousands.
+``totalSize`` of the REST query's first answer decides) :class:`SalesforceBulk` pulls with one
+query job instead. Its results are downloaded in result sets of ``bulk_result_records``
+(``maxRecords``, continued by ``Sforce-Locator``; a million records by default, so a
+million-lead org costs one download call), each read as it streams in and handed to the engine
+in pages of ``bulk_page_records`` compact records: memory holds a page or two, however large
+the set. Write sets of at least ``bulk_write_threshold`` go out as ingest jobs (create, upload
+the CSV, ``UploadComplete``, poll). A million-lead first sync then costs a few dozen calls
+instead of thousands, and a full rescan about ten instead of five hundred.
 
 Per-record outcomes are those of the REST path (:func:`~connector.crm.base.checked_write`):
 the pre-check refuses what cannot be written, ``failedResults`` give each failure's code and
@@ -19,29 +22,33 @@ path is used. A query job that fails falls back to the REST pull, as does an ing
 org's allocation refuses.
 
 Full pulls end at the query job's creation time (minus a second): whatever changed after it is
-read by the next pull. A pull interrupted between result sets leaves a cursor with ``resume``
-(the job and the next locator): the next run finishes that job's results (a job's results stay
-readable for 7 days) or, if the job is gone, starts a new one.
+read by the next pull. A pull interrupted between pages leaves a cursor with ``resume`` (the
+job, the locator of the result set it was in and the rows of that set already delivered): the
+next run reads that set again past those rows (a locator re-reads the same set, and a job's
+results stay readable for 7 days) or, if the job is gone, starts a new one. A result set cut
+off mid-download is asked for again and read on past the rows already read; cut off
+``MAX_CUTS`` times in a row without a row gained, it stops the run as above.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import requests
 from simple_salesforce.bulk2 import Operation
+from simple_salesforce.util import call_salesforce
 
 from connector.crm.base import checked_write
-from connector.crm.salesforce_bulk_csv import read_records, read_rows, write_sets
+from connector.crm.salesforce_bulk_csv import read_records, read_rows, text_lines, write_sets
 from connector.errors import CRMRequestError, CRMUnavailableError
-from connector.records import Cursor, Page, RecordWrite, WriteResult, parse_stamp
+from connector.records import Cursor, Page, Record, RecordWrite, WriteResult, parse_stamp
 
 if TYPE_CHECKING:
     from connector.crm.salesforce import SalesforceCRM
@@ -51,6 +58,12 @@ TERMINAL = frozenset({"JobComplete", "Failed", "Aborted"})
 RECORDS_PER_BATCH = 10_000  # Bulk API 2.0 splits ingest data into batches of 10,000 records
 TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW"})
 UNPROCESSED = "BULK_UNPROCESSED"
+STREAM_CHUNK_BYTES = 256 * 1024  # read size of a streamed result set
+MAX_CUTS = 3  # a result set cut off this many times in a row, with no row gained, ends the run
+
+
+class _CutOff(Exception):
+    """A result set's body stopped mid-download (the connection dropped)."""
 
 
 class BulkDeclinedError(Exception):
@@ -60,7 +73,7 @@ class BulkDeclinedError(Exception):
 class SalesforceBulk:
     """The Bulk API 2.0 path of one :class:`SalesforceCRM` (see the module docstring)."""
 
-    def __init__(self, crm: SalesforceCRM, *, poll_first_s: float = 0.2, poll_max_s: float = 10.0,
+    def __init__(self, crm: SalesforceCRM, *, poll_first_s: float = 0.5, poll_max_s: float = 30.0,
                  timeout_s: float = 6 * 3600.0, sleep: Callable[[float], None] = time.sleep
                  ) -> None:
         connection = crm.connection
@@ -68,6 +81,7 @@ class SalesforceBulk:
         self.query_threshold = connection.bulk_query_threshold
         self.write_threshold = connection.bulk_write_threshold
         self.page_records = connection.bulk_page_records
+        self.result_records = connection.bulk_result_records
         self.reserve = connection.api_reserve
         self.poll_first_s, self.poll_max_s, self.timeout_s = poll_first_s, poll_max_s, timeout_s
         self.sleep = sleep
@@ -105,7 +119,12 @@ class SalesforceBulk:
 
     def _wait(self, job_id: str, query: bool) -> dict:
         """Poll a job until it ends: first after ``poll_first_s``, then twice as long each time
-        up to ``poll_max_s``; a job still running after ``timeout_s`` is aborted."""
+        up to ``poll_max_s``; a job still running after ``timeout_s`` is aborted.
+
+        Salesforce names no polling interval (its walkthroughs poll "until JobComplete"), and
+        every poll is an API call: doubling from 0.5 s to 30 s costs about ``log2(T) + T / 30``
+        polls for a job of ``T`` seconds (15 for five minutes, where simple-salesforce's 2-second
+        cap costs 150) and sees a finished job at most 30 s, or its own running time, late."""
         delay, deadline = self.poll_first_s, time.monotonic() + self.timeout_s
         while True:
             self.sleep(delay)
@@ -132,12 +151,13 @@ class SalesforceBulk:
             "DailyBulkV2QueryJobs", 1)
 
     def pull(self, stamp_field: str, cursor: Cursor | None, fields: list[str]) -> Iterator[Page]:
-        """Every record, one result set a page (see the module docstring).
+        """Every record, in pages of ``bulk_page_records`` (see the module docstring).
 
         A job's rows are distinct, so only the starting cursor's versions are deduplicated,
-        and mid-sweep cursors carry just those (the locator does the rest): a cursor per page
-        holding every version read so far would grow with the org. The versions the final
-        cursor needs (those inside the overlap before its stamp) are collected on the way.
+        and mid-sweep cursors carry just those plus the position reached (the result set's
+        locator and the rows of it already delivered): a cursor per page holding every version
+        read so far would grow with the org. The versions the final cursor needs (those inside
+        the overlap before its stamp) are collected on the way.
         """
         cursor = cursor or Cursor()
         resume = dict(cursor.resume or {})
@@ -147,35 +167,76 @@ class SalesforceBulk:
             if job is None:  # the job failed: read through REST instead
                 yield from self.crm.rest_pull(stamp_field, cursor, fields)
                 return
-            resume = {"mode": "bulk", "job": job["id"], "locator": "",
+            resume = {"mode": "bulk", "job": job["id"], "locator": "", "skip": 0,
                       "started": (parse_stamp(job["createdDate"])
                                   - timedelta(seconds=1)).isoformat()}
         started = parse_stamp(resume["started"])
         floor = Cursor(stamp=started).since(self.crm.overlap)
         pinned, recent = cursor.seen, set()
-        catalog, locator = self.crm.describe(), resume["locator"]
-        with tempfile.TemporaryDirectory(prefix="leadscore-bulk-") as folder:
-            while True:
-                found = self._bulk(lambda c, at=locator: c.download_job_data(
-                    folder, resume["job"], at, self.page_records))
-                path = Path(found["file"])
-                fresh = []
-                with path.open(encoding="utf-8", newline="") as handle:
-                    for record in read_records(handle, fields, stamp_field, catalog):
+        catalog, locator, skip = self.crm.describe(), resume["locator"], int(resume.get("skip", 0))
+        fresh: list[Record] = []
+        cuts = 0
+        while True:
+            rows = 0
+            try:
+                with self._result_set(resume["job"], locator) as (following, lines):
+                    for record in read_records(lines, fields, stamp_field, catalog):
+                        rows += 1
                         key = Cursor.version(record.id, record.stamp)
-                        if key in pinned:
+                        if rows <= skip or key in pinned:
                             continue
                         fresh.append(record)
                         if record.stamp >= floor:
                             recent.add(key)
-                path.unlink()
-                self.stats["records_read"] += found["number_of_records"]
-                locator = found["locator"]
-                if not locator:
-                    yield Page(tuple(fresh), Cursor(stamp=started, seen=frozenset(recent)))
-                    return
-                yield Page(tuple(fresh), Cursor(seen=pinned,
-                                                resume={**resume, "locator": locator}))
+                        if len(fresh) >= self.page_records:
+                            yield Page(tuple(fresh), Cursor(seen=pinned, resume={
+                                **resume, "locator": locator, "skip": rows}))
+                            fresh = []
+            except _CutOff as cut:
+                # Ask for the set again and read on past what was read: a download that
+                # stalls while the engine works through a page may be dropped by the server.
+                cuts = 0 if rows > skip else cuts + 1
+                if cuts >= MAX_CUTS:
+                    raise CRMUnavailableError(f"salesforce Bulk job {resume['job']}: the result "
+                                              f"set was cut off {cuts} times in a row ({cut}); "
+                                              "the next run reads on from the last page "
+                                              "recorded") from None
+                self.stats["records_read"] += max(rows - skip, 0)
+                skip = max(skip, rows)
+                continue
+            self.stats["records_read"] += max(rows - skip, 0)
+            if not following:
+                yield Page(tuple(fresh), Cursor(stamp=started, seen=frozenset(recent)))
+                return
+            locator, skip = following, 0
+
+    @contextmanager
+    def _result_set(self, job_id: str, locator: str) -> Iterator[tuple[str, Iterator[str]]]:
+        """``(next locator or "", the CSV's lines)`` of one result set,
+        the body read as it streams in (a set of a million records is never held at once);
+        the SDK's own request, on our session, asked for up to ``bulk_result_records``."""
+        def request(client: Any) -> requests.Response:
+            params = {"maxRecords": self.result_records}
+            if locator:
+                params["locator"] = locator
+            return call_salesforce(
+                url=client._construct_request_url(job_id, True) + "/results", method="GET",
+                session=client.session, params=params, stream=True,
+                headers=client._get_headers(client.JSON_CONTENT_TYPE, client.CSV_CONTENT_TYPE))
+
+        response = self._bulk(request)
+        try:
+            following = response.headers.get("Sforce-Locator", "")
+            yield "" if following == "null" else following, text_lines(self._body(response))
+        finally:
+            response.close()
+
+    @staticmethod
+    def _body(response: requests.Response) -> Iterator[bytes]:
+        try:
+            yield from response.iter_content(chunk_size=STREAM_CHUNK_BYTES)
+        except requests.RequestException as error:
+            raise _CutOff(type(error).__name__) from None
 
     def _resumable(self, resume: dict) -> dict | None:
         """The job an interrupted Bulk pull was reading, if its results are still there."""

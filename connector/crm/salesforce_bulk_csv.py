@@ -1,12 +1,12 @@
 """CSV both ways for the Bulk API 2.0 path: result sets in, write sets out.
 
-Result sets are read into compact records (:class:`RowValues`): one shared column index per
-set and a tuple of values per record, with repeated values (picklists, numbers, booleans)
-shared through a per-column memo, so a 100,000-record page costs about a quarter of the memory
-the same records take as dicts. Values take the REST API's forms, so a record reads the same
-whichever API fetched it: numbers as floats, checkboxes as booleans, dateTimes ending in
-``+0000``, and an empty field as None (Bulk CSV cannot tell an empty text from null, and
-Salesforce stores empty text as null anyway).
+Result sets are read as they stream in (:func:`text_lines`) into compact records
+(:class:`RowValues`): one shared column index per set and a tuple of values per record, with
+repeated values (picklists, numbers, booleans) shared through a per-column memo, so a page
+costs about a quarter of the memory the same records take as dicts. Values take the REST
+API's forms, so a record reads the same whichever API fetched it: numbers as floats,
+checkboxes as booleans, dateTimes ending in ``+0000``, and an empty field as None (Bulk CSV
+cannot tell an empty text from null, and Salesforce stores empty text as null anyway).
 
 Write sets become one CSV per job: ``Id`` first, then every field any write sets, in sorted
 order; a field a record does not set is left empty (Bulk leaves it unchanged) and None is
@@ -15,9 +15,10 @@ written as ``#N/A`` (Bulk clears the field).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from connector.records import FieldCatalog, Record, RecordWrite, parse_stamp, wire_text
@@ -72,10 +73,28 @@ def _converter(kind: str | None):
     return cell
 
 
-def read_records(handle, fields: Sequence[str], stamp_field: str, catalog: FieldCatalog
-                 ) -> Iterator[Record]:
-    """The records of one CSV result set (an open text file, header row first)."""
-    reader = csv.reader(handle)
+def text_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """UTF-8 ``chunks`` of a streamed CSV body as lines that keep their line ending (what
+    :func:`csv.reader` expects of a file opened with ``newline=""``), NUL bytes dropped as the
+    SDK does. Lines split at ``\\n`` only: a quoted value's own line breaks are rejoined by the
+    reader, and other Unicode line separators are data."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    rest = ""
+    for chunk in chunks:
+        text = rest + decoder.decode(chunk.replace(b"\x00", b""))
+        lines = text.split("\n")
+        rest = lines.pop()
+        for line in lines:
+            yield line + "\n"
+    rest += decoder.decode(b"", final=True)
+    if rest:
+        yield rest
+
+
+def read_records(lines: Iterable[str], fields: Sequence[str], stamp_field: str,
+                 catalog: FieldCatalog) -> Iterator[Record]:
+    """The records of one CSV result set (lines with their endings, header row first)."""
+    reader = csv.reader(lines)
     header = next(reader, None)
     if header is None:
         return

@@ -134,13 +134,23 @@ def default_candidates() -> list[Candidate]:
             TreeCandidate(max_depth=6, eta=0.1, min_child_weight=20, subsample=0.7)]
 
 
-def fresh(candidate: Candidate) -> Candidate:
+def fresh(candidate: Candidate, rows_then: int | None = None,
+          rows_now: int | None = None) -> Candidate:
     """An unfitted copy with the same settings (used to refit the winner on all history);
-    boosted trees keep the round count early stopping found."""
+    boosted trees keep the round count early stopping found.
+
+    Given the rows the candidate was chosen on (``rows_then``) and the rows it is refit on
+    (``rows_now``), its recency half-life (a share of the rows) keeps its span in leads: the
+    holdout vouched for weights that halve every ``half_life * rows_then`` leads, and the same
+    share of a longer history would remember further back than the model that was measured.
+    """
+    half_life = candidate.half_life
+    if half_life and rows_then and rows_now:
+        half_life = half_life * rows_then / rows_now
     if isinstance(candidate, LinearCandidate):
-        return LinearCandidate(candidate.C, candidate.bins, candidate.half_life)
+        return LinearCandidate(candidate.C, candidate.bins, half_life)
     settings = candidate.settings()
-    settings["rounds"] = getattr(candidate, "rounds_", candidate.rounds)
+    settings.update(rounds=getattr(candidate, "rounds_", candidate.rounds), half_life=half_life)
     return TreeCandidate(**settings)
 
 

@@ -50,8 +50,10 @@ def grade_live(model_dir: Path, mapping: Mapping, old: list[dict], y_old: np.nda
         live = artifacts.load_version(model_dir, version)
         specs = live.encoder.features
         encoder = FeatureEncoder(specs, live.encoder.time_field).fit(old)
-        estimator = fit_candidate(fresh(live.estimator), encoder.transform(old), y_old,
-                                  early_stop=False)
+        # Its recency half-life keeps its span in leads (see candidates.fresh).
+        closed = (live.card.get("counts") or {}).get("closed")
+        estimator = fit_candidate(fresh(live.estimator, closed, len(old)),
+                                  encoder.transform(old), y_old, early_stop=False)
         auc = metrics.roc_auc(y_hold, estimator.margin(encoder.transform(hold).values))
     except (LeadscoreError, KeyError, ValueError) as exc:  # e.g. saved by an older leadscore
         return {"version": version, "roc_auc": None, "error": str(exc)}

@@ -9,7 +9,8 @@ The flow of :func:`train_model`:
    the simpler candidate, and a candidate whose exact reasons would not score the whole org
    within the mapping's ``rescan_minutes`` is excluded, with its figure on the card
    (:mod:`connector.model.selection`);
-3. the winner is refit on all history and recalibrated (Platt) on the newest closed leads;
+3. the winner is refit on all history and calibrated on its own margins there, weighted
+   toward the newest closed leads (:mod:`connector.model.calibration`);
 4. it is promoted only if it beats the admin baseline on the holdout and is not worse there than
    the live model, graded fairly on the same leads (:mod:`connector.model.guard`), unless
    forced; the version is saved either way, so it can be inspected or
@@ -37,6 +38,7 @@ from connector.errors import NotEnoughDataError, StopRequestedError
 from connector.model.features import FeatureEncoder, FeatureMatrix, parse_time
 from connector.mapping import Mapping, to_number
 from connector.model import artifacts, metrics
+from connector.model.calibration import HALF_LIFE, calibrate, holdout_slope
 from connector.model.candidates import Candidate, default_candidates, fresh
 from connector.model.guard import grade_live, promotion
 from connector.model.point_in_time import PointInTime
@@ -87,26 +89,6 @@ def baseline_scores(mapping: Mapping, records: list[dict]) -> np.ndarray | None:
                          for r in records], dtype=float)
     numbers = [to_number(r.get(mapping.baseline.score_field)) for r in records]
     return np.array([-np.inf if v is None else v for v in numbers], dtype=float)
-
-
-def platt(margin: np.ndarray, y: np.ndarray, slope: float | None = None) -> tuple[float, float]:
-    """(slope, intercept) of the logistic fit of ``y`` on ``margin`` by Newton's method; with
-    ``slope`` given, only the intercept is fitted."""
-    a, b = (1.0 if slope is None else slope), 0.0
-    for _ in range(100):
-        p = expit(a * margin + b)
-        w = p * (1 - p) + 1e-9
-        if slope is None:
-            grad = np.array([np.sum((p - y) * margin), np.sum(p - y)])
-            hess = np.array([[np.sum(w * margin * margin), np.sum(w * margin)],
-                             [np.sum(w * margin), np.sum(w)]]) + 1e-6 * np.eye(2)
-            step = np.linalg.solve(hess, grad)
-        else:
-            step = np.array([0.0, np.sum(p - y) / np.sum(w)])
-        a, b = a - step[0], b - step[1]
-        if np.abs(step).max() < 1e-9:
-            break
-    return float(a), float(b)
 
 
 def leakage_warnings(matrix: FeatureMatrix, y: np.ndarray) -> list[str]:
@@ -179,25 +161,28 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
                             volume=volume, budget_minutes=mapping.training.rescan_minutes,
                             cost_of=cost_of, stop=lambda where: _check_stop(stop, where))
     holdout_margin = winner.margin(X_hold)
-    slope, intercept_old = platt(holdout_margin, y[hold])
-    if slope <= 0.05:  # the winner ranks the newest leads no better than chance
-        warnings.append(f"the chosen model barely ranks the newest closed leads (calibration "
-                        f"slope {slope:.3f}); scores will say little until history settles")
-        slope = max(slope, 0.05)
+    slope_hold = holdout_slope(holdout_margin, y[hold])
+    if slope_hold <= 0.05:  # the winner ranks the newest leads no better than chance
+        warnings.append(f"trained on older leads, the chosen model barely ranks the newest closed"
+                        f" leads (calibration slope {slope_hold:.3f}): what converts has changed "
+                        "lately; the saved model, refit on all history, may lag it")
+    # The holdout figures are those of the pre-refit model calibrated as the saved one is (on
+    # its own training leads), so the holdout's calibration chart shows how the method fares
+    # on newer leads instead of a fit to the very leads it is drawn on.
+    slope_old, intercept_old = calibrate(winner.margin(X_old.values), y[old])
 
     _check_stop(stop, "before the final fit")
     encoder_all = FeatureEncoder(mapping.features, mapping.time_field).fit(rows)
     X_all = encoder_all.transform(rows)
-    final = fit_candidate(fresh(winner), X_all, y, early_stop=False)
-    # The slope comes from out-of-sample predictions; the refit model's intercept is re-fitted
-    # on the newest closed leads so probabilities match the latest conversion rate.
-    _, intercept = platt(final.margin(X_all.values[hold]), y[hold], slope=slope)
-    history_p = expit(slope * final.margin(X_all.values) + intercept)
+    final = fit_candidate(fresh(winner, len(y[old]), len(y)), X_all, y, early_stop=False)
+    history_margin = final.margin(X_all.values)
+    slope, intercept = calibrate(history_margin, y)
+    history_p = expit(slope * history_margin + intercept)
     reference = np.quantile(history_p, np.linspace(0, 1, 101)).tolist()
     history_scores = to_scores(history_p, mapping.scoring.scale, reference)
     cuts = tier_cuts(mapping.scoring, history_scores)
 
-    holdout_p = expit(slope * holdout_margin + intercept_old)
+    holdout_p = expit(slope_old * holdout_margin + intercept_old)
     holdout_tiers = to_tiers(to_scores(holdout_p, mapping.scoring.scale, reference), cuts)
     product = {**metrics.summary(y[hold], holdout_margin, holdout_p),
                "tiers": metrics.tier_table(y[hold], holdout_p, holdout_tiers,
@@ -236,14 +221,16 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
                    "holdout_converted": int(y[hold].sum()), "skipped_no_time": skipped},
         "features": [{"field": f.field, "kind": f.kind, "label": f.label}
                      for f in mapping.features],
-        "candidates": table, "chosen": winner.name, "exclusions": exclusions(table),
+        "candidates": table, "chosen": winner.name, "refit_as": final.name, "exclusions": exclusions(table),
         "volume": {"org_leads": volume.org_leads, "changed_per_sync": volume.changed_per_sync,
                    "sync_minutes": volume.sync_minutes,
                    "rescan_budget_minutes": mapping.training.rescan_minutes},
         "holdout": product,
         "baseline": baseline, "live_model": live, "promoted": promoted, "decision": why,
-        "calibration": {"method": "platt on newest closed", "slope": slope,
-                        "intercept": intercept},
+        "calibration": {"method": "platt on the model's own history, recency-weighted "
+                                  f"(weights halve every {HALF_LIFE:.0%} of the history)",
+                        "slope": slope, "intercept": intercept,
+                        "holdout_slope": round(slope_hold, 4)},
         "scale": mapping.scoring.scale, "tier_cuts": [list(c) for c in cuts],
         "inputs": point_in_time.card() if point_in_time else {"today": len(rows)},
         "validation": validation,

@@ -11,6 +11,7 @@ A fault spec is a comma list of ``kind:value`` items, optionally prefixed by a r
 | ``423``            | share of calls             | HubSpot only: 423 Locked, its record-lock answer          |
 | ``slow``           | share of calls             | answered after ``slowms`` milliseconds                     |
 | ``drop``           | share of calls             | the connection is cut before any answer                   |
+| ``cut``            | share of calls             | the connection is cut halfway through the answer's body   |
 | ``expire``         | N calls                    | Salesforce sessions expire after every N authenticated calls |
 | ``record``         | share of records           | batch-write records rejected with a transient error        |
 | ``jobfail``        | share of jobs              | Salesforce Bulk API 2.0 jobs that end ``Failed``           |
@@ -30,7 +31,7 @@ import threading
 from dataclasses import dataclass, field
 
 STATUS_FAULTS = ("429", "500", "502", "503", "423")
-CALL_FAULTS = (*STATUS_FAULTS, "slow", "drop")
+CALL_FAULTS = (*STATUS_FAULTS, "slow", "drop", "cut")
 HUBSPOT_ONLY = frozenset({"423"})
 """Salesforce has no 423: its lock contention is the per-record UNABLE_TO_LOCK_ROW (``record``)."""
 SETTINGS = ("expire", "record", "jobfail", "retryafter", "slowms", "seed")
@@ -159,6 +160,25 @@ async def _cut_connection(send) -> None:
         await asyncio.sleep(0)
 
 
+def _cut_mid_body(send):
+    """``send`` that sends half of the first body chunk and then cuts the connection (a
+    network failing mid-download); whatever the app sends after that goes nowhere."""
+    cut = False
+
+    async def cutting(message) -> None:
+        nonlocal cut
+        if cut:
+            return
+        if message["type"] != "http.response.body":
+            return await send(message)
+        body = message.get("body", b"")
+        await send({"type": "http.response.body", "body": body[:len(body) // 2],
+                    "more_body": True})
+        cut = True
+        return await _cut_connection(send)
+    return cutting
+
+
 @dataclass(frozen=True)
 class ErrorResponse:
     """An error answer in a CRM's own format, as rendered by that emulator."""
@@ -196,6 +216,8 @@ class FaultMiddleware:
             await asyncio.sleep(delay)
         if fault == "drop":
             return await _cut_connection(send)
+        if fault == "cut":
+            return await self.app(scope, receive, _cut_mid_body(send))
         if fault in STATUS_FAULTS:
             answer = self.render(int(fault), plan, route)
             await send({"type": "http.response.start", "status": answer.status, "headers": [

@@ -160,22 +160,25 @@ class HubSpotPortal(TaskRoutes, Recycle):
         """``POST /crm/v3/objects/{type}/search``: ``{"total", "results", "paging"?}``.
 
         The ordered ids of the last query are cached until the next change, so paging through
-        a large result costs one scan.
+        a large result costs one scan; a range of ids sorted by id (the keyset pages of a full
+        load, :attr:`SearchPlan.id_range`) is read from the id index without a scan.
         """
         with self._lock:
             plan = compile_search(body, otype, self.store.props(otype))
             self._stats["search_calls"] += 1
             table, cached = self.store.tables[otype.name], self._search_cache
-            if cached and cached[0] == plan.cache_key and cached[1] == self.store.version:
-                ids = cached[2]
+            if plan.id_range is not None:  # a range of ids in id order: from the id index
+                total, page = plan.page_of_range(self.store.order[otype.name])
+            elif cached and cached[0] == plan.cache_key and cached[1] == self.store.version:
+                total, page = len(cached[2]), cached[2][plan.after:plan.after + plan.limit]
             else:
                 matching = [r for r in table.values() if plan.matches(r.values, otype.searchable)]
                 ids = [r.id for r in plan.order(matching, otype.created[0])]
                 self._search_cache = (plan.cache_key, self.store.version, ids)
-            page = ids[plan.after:plan.after + plan.limit]
-            answer = {"total": len(ids), "results": [
+                total, page = len(ids), ids[plan.after:plan.after + plan.limit]
+            answer = {"total": total, "results": [
                 self.store.to_json(otype, table[i], plan.properties) for i in page]}
-            if plan.limit and plan.after + plan.limit < len(ids):
+            if plan.limit and plan.after + plan.limit < total:
                 answer["paging"] = {"next": {"after": str(plan.after + plan.limit)}}
             return answer
 

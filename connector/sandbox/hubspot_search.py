@@ -10,8 +10,10 @@ enumerations case-sensitively and other strings case-insensitively.
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +24,8 @@ from connector.sandbox.hubspot_schema import ObjectType, Property, parse_datetim
 
 MAX_GROUPS, MAX_FILTERS_PER_GROUP, MAX_FILTERS = 5, 6, 18
 MAX_LIMIT, RESULT_CAP, DEFAULT_LIMIT = 200, 10_000, 10
+ID_PROPERTY = "hs_object_id"
+RANGE_OPERATORS = ("EQ", "GT", "GTE", "LT", "LTE", "BETWEEN")
 OPERATORS = ("EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY",
              "NOT_HAS_PROPERTY", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN")
 Values = dict[str, str | None]
@@ -193,6 +197,25 @@ class SearchPlan:
     limit: int
     after: int
 
+    id_range: tuple[float, float] | None = None
+    """Inclusive bounds of ``hs_object_id`` when the whole search is "records whose id lies in
+    a range, sorted by id" (one filter group of id comparisons, no free text): then the portal
+    answers from its id index (:meth:`page_of_range`) instead of testing every record, with the
+    same results. The sweeps of a full load ask exactly this."""
+
+    def page_of_range(self, order: list[int]) -> tuple[int, list[str]]:
+        """``(total, ids of the requested page)`` of an :attr:`id_range` search over ``order``
+        (every live id, ascending)."""
+        low, high = self.id_range
+        start, end = bisect.bisect_left(order, low), bisect.bisect_right(order, high)
+        total = max(end - start, 0)
+        first, last = self.after, min(self.after + self.limit, total)
+        if self.sort[1]:  # descending: the page counts down from the highest id
+            picked = [order[end - 1 - i] for i in range(first, last)]
+        else:
+            picked = [order[start + i] for i in range(first, last)]
+        return total, [str(i) for i in picked]
+
     def matches(self, values: Values, searchable: tuple[str, ...]) -> bool:
         """True when the record's values satisfy any filter group and the free-text query."""
         if self.groups and not any(all(f(values) for f in group) for group in self.groups):
@@ -239,5 +262,32 @@ def compile_search(body: object, otype: ObjectType, props: dict[str, Property]) 
     sort = _parse_sort(body.get("sorts"), props)
     cache_key = json.dumps([otype.name, body.get("filterGroups"), body.get("sorts"), query],
                            sort_keys=True, default=str)
+    text = (query or "").strip().lower()
     return SearchPlan(cache_key, groups, sort, key_of(props[sort[0]]) if sort else None,
-                      (query or "").strip().lower(), properties, limit, after)
+                      text, properties, limit, after,
+                      None if text else _id_range(body.get("filterGroups"), sort, props))
+
+
+def _id_range(raw_groups: object, sort: tuple[str, bool] | None,
+              props: dict[str, Property]) -> tuple[float, float] | None:
+    """The inclusive id bounds of a search that only compares ``hs_object_id`` and sorts on
+    it (see :attr:`SearchPlan.id_range`), else None. ``raw_groups`` is already validated."""
+    if sort is None or sort[0] != ID_PROPERTY or ID_PROPERTY not in props:
+        return None
+    groups = raw_groups or [{}]
+    if len(groups) != 1:
+        return None
+    low, high = -math.inf, math.inf
+    prop = props[ID_PROPERTY]
+    for raw in groups[0].get("filters") or ():
+        operator = raw.get("operator")
+        if raw.get("propertyName") != ID_PROPERTY or operator not in RANGE_OPERATORS:
+            return None
+        value = _filter_value(prop, raw.get("value"), "value")
+        if operator in ("GT", "GTE", "EQ", "BETWEEN"):
+            low = max(low, math.floor(value) + 1 if operator == "GT" else math.ceil(value))
+        if operator in ("LT", "LTE", "EQ"):
+            high = min(high, math.ceil(value) - 1 if operator == "LT" else math.floor(value))
+        if operator == "BETWEEN":
+            high = min(high, math.floor(_filter_value(prop, raw.get("highValue"), "highValue")))
+    return low, high

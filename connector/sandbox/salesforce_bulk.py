@@ -9,6 +9,11 @@ are *unprocessed*) or ``Aborted``. A job is processed ``processing_s`` after it 
 (``UploadComplete``, then ``InProgress`` for the second half of that time), lazily, at the
 first look after that moment, so tests can watch the states go by.
 
+Result sets: ``maxRecords`` is optional and must be a positive integer (else 400
+``INVALIDPARAMETER``); Salesforce documents no maximum, only that a set "is still subject to
+the size limits", which it does not quantify for 2.0 (U), so a set here ends at ``maxRecords``
+alone, and without it at :data:`DEFAULT_MAX_RECORDS` (the server's own choice, U).
+
 Limits as Salesforce documents them (crm-api-notes-2 section 3.3): one upload of at most 150 MB
 once base64-encoded; 150,000,000 records ingested and 15,000 batches (one per started 10,000
 records of an ingest job) per rolling 24 hours; 10,000 query jobs per rolling 24 hours. The
@@ -125,6 +130,7 @@ class BulkJobs:
                  ) -> None:
         self.org, self.processing_s = org, processing_s
         self.max_upload_base64 = MAX_UPLOAD_BASE64
+        self.stream_rows = 5_000  # result rows rendered per block of a streamed result set
         self.plan_of = None  # set by the app: the fault plan in force (``record``, ``jobfail``)
         self.lock = threading.RLock()
         self.jobs: dict[str, BulkJob] = {}

@@ -7,18 +7,19 @@ Bulk API 2.0 calls draw on the org's daily API allowance too. The jobs themselve
 :mod:`connector.sandbox.salesforce_bulk`.
 
 CSV: query results quote every value (Salesforce's form), render null as an empty field and
-dateTimes with a ``Z``; every result set starts with the header row. Ingest uploads are read
-with the job's delimiter and line ending; an empty field leaves the value as it is and
-``#N/A`` clears it, as Salesforce documents.
+dateTimes with a ``Z``; every result set starts with the header row and is streamed, a block
+of rows rendered at a time. Ingest uploads are read with the job's delimiter and line ending;
+an empty field leaves the value as it is and ``#N/A`` clears it, as Salesforce documents.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from connector.sandbox.salesforce_bulk import DELIMITERS, LINE_ENDINGS, BulkJob, BulkJobs
 from connector.sandbox.salesforce_handlers import read_json_text
@@ -41,14 +42,25 @@ def _cell(value) -> str:
     return text[:-5] + "Z" if text.endswith("+0000") and "T" in text else text
 
 
-def render_csv(job: BulkJob, header: list[str], rows) -> str:
-    """``rows`` (lists of values) as CSV in the job's dialect, every value quoted."""
+def render_csv(job: BulkJob, header: list[str] | None, rows) -> str:
+    """``rows`` (lists of values) as CSV in the job's dialect, every value quoted, after the
+    ``header`` row (None: rows only)."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=DELIMITERS[job.delimiter],
                         lineterminator=LINE_ENDINGS[job.line_ending], quoting=csv.QUOTE_ALL)
-    writer.writerow(header)
+    if header is not None:
+        writer.writerow(header)
     writer.writerows([_cell(v) for v in row] for row in rows)
     return out.getvalue()
+
+
+def _stream_csv(job: BulkJob, start: int, end: int, block: int) -> Iterator[bytes]:
+    """Rows ``start:end`` of a query job's result as CSV, header first, rendered and sent
+    ``block`` rows at a time (a million-row set is never one string in memory)."""
+    names = list(job.fields)
+    for at in range(start, max(end, start + 1), block):
+        rows = ([row.get(name) for name in names] for row in job.rows[at:min(at + block, end)])
+        yield render_csv(job, names if at == start else None, rows).encode()
 
 
 def bulk_routes(h: BulkHandlers) -> list[tuple[str, dict, dict]]:
@@ -59,7 +71,8 @@ def bulk_routes(h: BulkHandlers) -> list[tuple[str, dict, dict]]:
         (_V + r"/query", {"POST": (query, h.create, True)}, {"kind": "query"}),
         (_V + r"/query" + job, {"GET": (query, h.info, True), "PATCH": (query, h.patch, True),
                                 "DELETE": (query, h.delete, True)}, {"kind": "query"}),
-        (_V + r"/query" + job + r"/results", {"GET": (query, h.results, True)}, {}),
+        (_V + r"/query" + job + r"/results", {"GET": (query + ".results", h.results, True)},
+         {}),
         (_V + r"/ingest", {"POST": (ingest, h.create, True)}, {"kind": "ingest"}),
         (_V + r"/ingest" + job, {"GET": (ingest, h.info, True), "PATCH": (ingest, h.patch, True),
                                  "DELETE": (ingest, h.delete, True)}, {"kind": "ingest"}),
@@ -117,8 +130,8 @@ class BulkHandlers:
         job, start, end, following = self.jobs.results_window(
             params["job"], params["version"], request.query_params.get("locator"),
             int(raw) if raw else None)
-        rows = ([row.get(name) for name in job.fields] for row in job.rows[start:end])
-        return 200, Response(render_csv(job, list(job.fields), rows), media_type=CSV_TYPE, headers={
+        body = _stream_csv(job, start, end, self.jobs.stream_rows)
+        return 200, StreamingResponse(body, media_type=CSV_TYPE, headers={
             "Sforce-NumberOfRecords": str(end - start), "Sforce-Locator": following})
 
     async def upload(self, request: Request, params: dict) -> tuple[int, object]:

@@ -186,7 +186,10 @@ class StateStore(LifecycleOps):
 
         A change staged again for the same ``(record, field)`` replaces the earlier one, which
         did not land (the caller has checked, and passed those that did as ``landed``).
+        With neither, no transaction is opened (most pages of a first sync are closed leads).
         """
+        if not changes and not landed:
+            return
         now = self.clock()
         with write_tx(self.engine) as conn:
             self._confirm(conn, connection, landed, now)
@@ -251,7 +254,11 @@ class StateStore(LifecycleOps):
         pending = t.pending_changes.c
         wanted = sorted(set(keys))
         for chunk in _chunks(wanted):
+            # The plain IN on record_id lets the database use the (connection, record_id,
+            # field) index; SQLite scans the whole table for the row-value IN alone, which
+            # made confirming a large page quadratic.
             where = (pending.connection == connection,
+                     pending.record_id.in_(sorted({record for record, _ in chunk})),
                      tuple_(pending.record_id, pending.field).in_(chunk))
             rows = select(pending.id, pending.connection, pending.record_id, pending.field,
                           pending.old_value, pending.new_value, pending.run_id,

@@ -4,17 +4,23 @@ and the daily Bulk allocations."""
 
 from __future__ import annotations
 
+import csv
+import time
 from datetime import UTC, datetime, timedelta
 
-from connector.crm.salesforce_bulk_csv import read_rows, write_sets
+import pytest
+
+from connector.crm.salesforce_bulk_csv import read_rows, text_lines, write_sets
+from connector.errors import CRMUnavailableError
 from connector.records import Cursor, RecordWrite
 
 BULK = {"bulk_query_threshold": 1_000, "bulk_write_threshold": 300, "bulk_page_records": 1_000}
+SETS = {**BULK, "bulk_result_records": 1_000}  # result sets as small as pages
 
 
 def test_a_large_full_pull_reads_result_sets_of_max_records(salesforce):
     ids = salesforce.admin.create(2_500, NumberOfEmployees=12)
-    crm = salesforce.connect(**BULK)
+    crm = salesforce.connect(**SETS)
     before = salesforce.admin.stats()
     pages = list(crm.pull_changed(None, ["LastName", "NumberOfEmployees", "IsConverted",
                                          "Title"]))
@@ -32,6 +38,88 @@ def test_a_large_full_pull_reads_result_sets_of_max_records(salesforce):
     final = pages[-1].cursor
     assert final.resume is None and final.stamp <= datetime.now(UTC)
     assert final.stamp >= max(r.stamp for p in pages for r in p.records) - timedelta(seconds=2)
+
+
+def test_result_sets_stream_into_pages_that_span_them(salesforce):
+    ids = salesforce.admin.create(3_500)
+    crm = salesforce.connect(**{**SETS, "bulk_page_records": 1_500})
+    before = salesforce.admin.stats()
+    pages = list(crm.pull_changed(None, ["LastName"]))
+    calls = salesforce.admin.stats()["api_calls"] - before["api_calls"]
+    assert [len(p.records) for p in pages] == [1_500, 1_500, 500]
+    delivered = [r.id for p in pages for r in p.records]
+    assert len(set(delivered)) == 3_500 and set(delivered) == set(ids)
+    assert calls == 8  # describe, REST's first page, the job, one poll, four result sets
+    # Each mid-sweep cursor names the set it stopped in and the rows of it delivered.
+    first, second = (p.cursor.resume for p in pages[:2])
+    assert first["job"] == second["job"] and first["locator"] and first["skip"] == 500
+    assert second["locator"] not in ("", first["locator"]) and second["skip"] == 1_000
+    assert crm.bulk.stats["records_read"] == 3_500
+
+
+def test_a_pull_resumed_inside_a_result_set_reads_on_past_what_was_delivered(salesforce):
+    ids = salesforce.admin.create(3_500)
+    options = {**SETS, "bulk_page_records": 1_500}
+    page = next(salesforce.connect(**options).pull_changed(None, ["LastName"]))
+    stored = Cursor.from_json(page.cursor.to_json())  # locator of the second set, 500 read
+    again = salesforce.connect(**options)
+    before = salesforce.admin.stats()
+    rest = list(again.pull_changed(stored, ["LastName"]))
+    calls = salesforce.admin.stats()["api_calls"] - before["api_calls"]
+    delivered = [r.id for r in page.records] + [r.id for p in rest for r in p.records]
+    assert len(delivered) == len(set(delivered)) == 3_500 and set(delivered) == set(ids)
+    assert [len(p.records) for p in rest] == [1_500, 500]
+    assert calls == 5  # describe, the job's state, the second set again, the third, the fourth
+    assert salesforce.admin.stats()["bulk_query_jobs"] == 1
+
+
+def test_a_result_set_cut_off_mid_download_is_read_on_past_what_came(salesforce):
+    ids = salesforce.admin.create(2_500)
+    crm = salesforce.connect(**SETS)
+    salesforce.sandbox.set_faults("salesforce.bulk.query.results:cut:0.5,seed:3")
+    before = salesforce.admin.stats()["api_calls"]
+    pages = list(crm.pull_changed(None, ["LastName"]))
+    calls = salesforce.admin.stats()["api_calls"] - before
+    delivered = [r.id for p in pages for r in p.records]
+    assert len(delivered) == len(set(delivered)) == 2_500 and set(delivered) == set(ids)
+    assert [len(p.records) for p in pages] == [1_000, 1_000, 500]
+    assert calls - 4 > 3  # describe, REST, the job, a poll, and more than the three sets
+
+
+def test_a_result_set_cut_off_again_and_again_stops_the_pull_and_the_next_reads_on(salesforce):
+    ids = salesforce.admin.create(2_500)
+    pages = salesforce.connect(**SETS).pull_changed(None, ["LastName"])
+    first = next(pages)  # the first set, whole
+    salesforce.sandbox.set_faults("salesforce.bulk.query.results:cut:1")
+    with pytest.raises(CRMUnavailableError, match="cut off 3 times in a row"):
+        next(pages)  # the second set's connection drops halfway through its body, each time
+    salesforce.sandbox.set_faults("")
+    stored = Cursor.from_json(first.cursor.to_json())
+    rest = list(salesforce.connect(**SETS).pull_changed(stored, ["LastName"]))
+    delivered = [r.id for r in first.records] + [r.id for p in rest for r in p.records]
+    assert len(delivered) == len(set(delivered)) == 2_500 and set(delivered) == set(ids)
+    assert salesforce.admin.stats()["bulk_query_jobs"] == 1
+
+
+def test_job_polls_back_off_doubling(salesforce):
+    ids = salesforce.admin.create(400)
+    crm = salesforce.connect(**{**BULK, "bulk_write_threshold": 100})
+    delays: list[float] = []
+
+    def sleep(seconds: float) -> None:  # a real sleep, recorded: the job runs on the clock
+        delays.append(seconds)
+        time.sleep(seconds)
+
+    crm.bulk.sleep, crm.bulk.poll_first_s = sleep, 0.05
+    salesforce.sandbox.salesforce.bulk.processing_s = 0.5
+    before = salesforce.admin.stats()["api_calls"]
+    results = crm.write_many([RecordWrite(i, {"Title": "Polled"}) for i in ids])
+    assert all(r.ok for r in results)
+    # 0.05, 0.1, 0.2, 0.4 s reach the 0.5 s the job takes (a slow machine only needs fewer):
+    # one poll per doubling, not one per 0.05 s.
+    assert 2 <= len(delays) <= 4 and delays == [0.05 * 2 ** n for n in range(len(delays))]
+    calls = salesforce.admin.stats()["api_calls"] - before
+    assert calls == 4 + len(delays)  # describe, create, upload, close, the polls
 
 
 def test_below_the_threshold_and_incremental_pulls_stay_on_rest(salesforce):
@@ -117,6 +205,16 @@ def test_small_sets_and_a_spent_allocation_go_through_rest(salesforce):
     spent = salesforce.connect(**BULK)
     assert spent.write_many([RecordWrite(i, {"Title": "x"}) for i in ids]) is None
     assert salesforce.admin.stats().get("bulk_ingest_jobs", 0) == 0
+
+
+def test_streamed_csv_lines_keep_quoted_breaks_and_split_characters():
+    text = 'Id,Title\n"00Q1","caf\u00e9\nbar"\r\n"00Q2","a\u2028b"\n"00Q3","x"'
+    data = text.encode()
+    at = data.index("\u00e9".encode()) + 1  # cut inside the two bytes of the accent
+    chunks = [data[:at], data[at:at + 7] + b"\x00", data[at + 7:]]
+    rows = list(csv.reader(text_lines(chunks)))
+    assert rows == [["Id", "Title"], ["00Q1", "caf\u00e9\nbar"], ["00Q2", "a\u2028b"],
+                    ["00Q3", "x"]]
 
 
 def test_write_sets_split_at_the_upload_limit_and_mark_clears_and_gaps():

@@ -80,3 +80,51 @@ def make_interaction_leads(n: int, seed: int = 0) -> list[dict]:
                       "IsConverted": converted,
                       "Status": "Closed - Converted" if converted else "Closed - Not Converted"})
     return leads
+
+
+def make_changing_leads(n: int, change_at: float = 0.7, seed: int = 0) -> list[dict]:
+    """Closed leads whose pattern turns over at ``change_at`` of the history: every field's
+    effect reverses sign (what converted now loses), the rate stays about the same."""
+    rng = np.random.default_rng(seed)
+    start = datetime(2023, 1, 1, tzinfo=timezone.utc)
+    effect = {"Webinar": 1.2, "Web": 0.2, "Cold Call": -0.8, "Partner": 0.6}
+    leads = []
+    for i in range(n):
+        source = str(rng.choice(list(effect)))
+        visits = int(rng.poisson(3))
+        phone = rng.random() < 0.6
+        sign = 1.0 if i < n * change_at else -1.0
+        logit = -1.5 + sign * (effect[source] + 0.3 * (visits - 3)) + (0.5 if phone else -0.5)
+        converted = bool(rng.random() < 1 / (1 + np.exp(-logit)))
+        leads.append(_closed(i, start + timedelta(hours=2 * i), converted, LeadSource=source,
+                             Visits=visits, Phone="+1 555 0100" if phone else None,
+                             Region="EMEA"))
+    return leads
+
+
+def make_drifting_leads(n: int, seed: int = 0) -> list[dict]:
+    """Closed leads whose conversion rate climbs from about 4% to about 40% over the history,
+    faster at the end, while the fields' effects weaken (as in the bank demo's last months)."""
+    rng = np.random.default_rng(seed)
+    start = datetime(2023, 1, 1, tzinfo=timezone.utc)
+    effect = {"Webinar": 1.2, "Web": 0.2, "Cold Call": -0.8, "Partner": 0.6}
+    leads = []
+    for i in range(n):
+        t = i / n
+        source = str(rng.choice(list(effect), p=[.2, .4, .3, .1]))
+        visits = int(rng.poisson(3))
+        phone = rng.random() < 0.6
+        fields = effect[source] + 0.25 * (visits - 3) + (0.6 if phone else -0.4)
+        logit = -3.2 + 3.0 * t ** 3 + (1.0 - 0.6 * t) * fields
+        converted = bool(rng.random() < 1 / (1 + np.exp(-logit)))
+        leads.append(_closed(i, start + timedelta(hours=2 * i), converted, LeadSource=source,
+                             Visits=visits, Phone="+1 555 0100" if phone else None,
+                             Region=str(rng.choice(["EMEA", "AMER", "APAC"]))))
+    return leads
+
+
+def _closed(i: int, created: datetime, converted: bool, **fields) -> dict:
+    return {"Id": f"00Q{i:06d}", **fields,
+            "CreatedDate": created.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+            "IsConverted": converted,
+            "Status": "Closed - Converted" if converted else "Closed - Not Converted"}

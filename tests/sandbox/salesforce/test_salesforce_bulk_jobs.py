@@ -41,6 +41,35 @@ def test_query_results_are_paged_by_locator_and_max_records(sf, tmp_path: Path):
     assert len(ids) == ROWS and set(ids) == rest
 
 
+def test_a_result_set_streams_in_blocks_with_one_header(sf, org):
+    org.bulk.stream_rows = 700  # the 2,000-record set goes out in three blocks
+    client = sf.bulk2.Lead._client
+    job = client.create_job(Operation.query, QUERY)
+    client.wait_for_job(job["id"], True, 0)
+    streamed = client.get_query_results(job["id"], "", 2000)
+    org.bulk.stream_rows = 5_000
+    whole = client.get_query_results(job["id"], "", 2000)
+    assert streamed["records"] == whole["records"] and streamed["number_of_records"] == 2000
+    rows = rows_of(streamed["records"])
+    assert rows[0] == ["Id", "Age__c", "Score__c", "Job__c", "SystemModstamp"]
+    assert len(rows) == 2001 and rows.count(rows[0]) == 1
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "many"])
+def test_max_records_must_be_a_positive_integer(sf, http, value):
+    client = sf.bulk2.Lead._client
+    job = client.create_job(Operation.query, QUERY)
+    client.wait_for_job(job["id"], True, 0)
+    answer = http.get(f"{sf.bulk2_url}query/{job['id']}/results", params={"maxRecords": value},
+                      headers={"Authorization": f"Bearer {sf.session_id}"})
+    assert answer.status_code == 400 and answer.json()[0]["errorCode"] == "INVALIDPARAMETER"
+    # Without maxRecords the server picks the size of a set (the 2,500 rows fit in one).
+    default = http.get(f"{sf.bulk2_url}query/{job['id']}/results",
+                       headers={"Authorization": f"Bearer {sf.session_id}"})
+    assert default.headers["Sforce-NumberOfRecords"] == str(ROWS)
+    assert default.headers["Sforce-Locator"] == "null"
+
+
 def test_a_locator_rereads_the_same_set(sf, info, http):
     client = sf.bulk2.Lead._client
     job = client.create_job(Operation.query, QUERY)
