@@ -16,6 +16,9 @@ mapping's labels and the lead's own values. All functions here are pure.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -123,6 +126,21 @@ def join_reasons(phrases: Sequence[str], separator: str, max_length: int | None)
     return text
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a batch is scored. A batch's results are
+    acyclic (a score and a contributions dict per lead), so collecting finds nothing, yet their
+    number sets off hundreds of collections and full sweeps of the whole process heap: 0.6 s of
+    CPU for 100,000 leads in bench/scoring.py, a quarter of the run."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class ScoringModel:
     """A trained model ready to score: encoder + estimator + calibration + score rules."""
 
@@ -171,16 +189,17 @@ class ScoringModel:
         records = [r if isinstance(r, dict) else {} for r in records]
         if not records:
             return []
-        raws = self.encoder.raw_columns(records)
-        columns = self.encoder.read(records, raws)
-        fields, _, probability = self._contribs(self.encoder.matrix(columns, len(records)).values)
-        scores = to_scores(probability, self.scale, self.reference)
-        tiers = to_tiers(scores, self.cuts)
-        reasons = self._reasons(raws, columns, fields)
-        # Column lists zipped into rows: a list per lead would keep the garbage collector busy.
-        rounded = zip(*np.round(fields, 4).T.tolist())
-        return [LeadScore(p, s, t, r, dict(zip(self._fields, c))) for p, s, t, r, c
-                in zip(probability.tolist(), scores.tolist(), tiers, reasons, rounded)]
+        with _collector_paused():
+            raws = self.encoder.raw_columns(records)
+            columns = self.encoder.read(records, raws)
+            X = self.encoder.matrix(columns, len(records)).values
+            fields, _, probability = self._contribs(X)
+            scores = to_scores(probability, self.scale, self.reference)
+            tiers = to_tiers(scores, self.cuts)
+            reasons = self._reasons(raws, columns, fields)
+            rounded = zip(*np.round(fields, 4).T.tolist())  # column lists: no list per lead
+            return [LeadScore(p, s, t, r, dict(zip(self._fields, c))) for p, s, t, r, c
+                    in zip(probability.tolist(), scores.tolist(), tiers, reasons, rounded)]
 
     def _reasons(self, raws: list[list], columns: list[list], fields: np.ndarray) -> list[str]:
         """Each lead's reason: its ``reason_count`` strongest pushes of at least
