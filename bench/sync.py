@@ -14,16 +14,28 @@ inputs, and the new-leads job runs with callback tasks for Hot leads switched on
 2-minute goal (``task_latency_ratio``):
 
 * HubSpot: list pages (100 a call) share the 10-second bucket with the writes (190 / 10 s =
-  19 a second at Professional) while searches (200 a call) use their own bucket (5 a second),
-  so the fastest plan reads through both at once: ``T = (contacts + 100 * (writes + 1)) /
-  (100 * 19 + 200 * 5)`` seconds. ``list_only_bound_s`` is the list-API-only plan for
-  reference (``(list pages + writes + 1) / 19``).
+  19 a second at Professional, crm-api-notes 2.7) while searches (200 a call) use their own
+  bucket (5 a second, notes 2.3 and 2.7), so the fastest plan reads through both at once. Two
+  limits bound it, and ``bound_s`` is the larger:
+
+  - the buckets: ``(contacts + 100 * (writes + 1)) / (100 * 19 + 200 * 5)`` seconds
+    (``bucket_bound_s``);
+  - the list API's cursor: ``after`` is opaque, only ever handed back (crm-api-notes-2 section
+    8: "`after` is opaque (don't synthesize)"), so the list pages are one chain, each sent when
+    the one before has answered: at most one list page per round trip of ``latency``, however
+    much of the bucket is left. With searches at their 5 a second:
+    ``contacts / (100 / latency + 200 * 5)`` seconds (``list_chain_bound_s``; at 100 ms the
+    chain reads 10 pages a second, not the 19 the bucket would allow).
+
+  ``list_only_bound_s`` is the list-API-only plan for reference
+  (``(list pages + writes + 1) / 19``, the bucket alone).
 * Salesforce (no short-window limit): the REST plan's calls one at a time at the sandbox
   latency, ``(pulls + writes + 1) * latency``; concurrency within Salesforce's limits shows as
   a ``wall_ratio`` below 1.
 
-``plan_ran`` says which plan the first sync really ran (HubSpot: list pages and searches;
-Salesforce: REST or Bulk API 2.0 jobs). With ``--faults`` the first sync runs under those
+``plan_ran`` says which plan the first sync really ran (HubSpot: list pages and searches, and
+``pacer_wait_s``, the seconds its calls waited for room in each rate bucket; Salesforce: REST or
+Bulk API 2.0 jobs). With ``--faults`` the first sync runs under those
 faults and ``wrong_values`` counts open leads whose CRM values differ from a clean run's.
 ``--memory`` runs a 100,000-lead first sync at zero latency in a child process and reports its
 ``peak_rss_mb``. ``--bulk-compare`` (Salesforce, zero latency) runs a first sync and a full
@@ -100,18 +112,25 @@ def minimum(crm: str, leads: int, opened: int, latency_s: float) -> dict:
                 "bound_formula": f"(pulls + writes + 1) * latency = ({pages} + {writes} + 1) * "
                                  f"{latency_s:g} s, one call at a time"}
     rate = HUBSPOT_PER_10S / 10
+    searched = PAGE[crm] * SEARCH_PER_S  # contacts a second through the search bucket
     # Reads on both buckets at once: list pages of 100 share the 10-second bucket with the
     # writes, searches of 200 have their own. In T seconds: (rate * T - writes - 1) list pages
     # and SEARCH_PER_S * T searches, together covering every contact.
-    split_s = (leads + LIST_PAGE * (writes + 1)) / (LIST_PAGE * rate + PAGE[crm] * SEARCH_PER_S)
+    bucket_s = (leads + LIST_PAGE * (writes + 1)) / (LIST_PAGE * rate + searched)
+    # The list pages are one chain (opaque `after`): at most T / latency of them in T seconds.
+    chain_s = leads / (LIST_PAGE / latency_s + searched) if latency_s else 0.0
     list_only_s = (math.ceil(leads / LIST_PAGE) + writes + 1) / rate
-    return {"api_calls_min": pages + writes + 1, "bound_s": split_s,
-            "bound_plan": "list pages of 100 (10-second bucket, with the writes) and searches "
-                          "of 200 (search bucket) at once, plus "
+    chain = f"{leads} / {LIST_PAGE / latency_s + searched:g}" if latency_s else "0"
+    return {"api_calls_min": pages + writes + 1, "bound_s": max(bucket_s, chain_s),
+            "bound_plan": "list pages of 100 (10-second bucket, with the writes; one chain of "
+                          "opaque cursors) and searches of 200 (search bucket) at once, plus "
                           f"{writes} batch updates of {BATCH[crm]} + 1 describe",
-            "bound_formula": f"(contacts + 100 * (writes + 1)) / (100 * {rate:g} + "
-                             f"{PAGE[crm]} * {SEARCH_PER_S}) = ({leads} + 100 * {writes + 1}) / "
-                             f"{LIST_PAGE * rate + PAGE[crm] * SEARCH_PER_S:g} s",
+            "bound_formula": f"max(buckets: (contacts + 100 * (writes + 1)) / (100 * {rate:g} + "
+                             f"{PAGE[crm]} * {SEARCH_PER_S}), list chain: contacts / (100 / "
+                             f"latency + {PAGE[crm]} * {SEARCH_PER_S})) = max("
+                             f"{leads + LIST_PAGE * (writes + 1)} / {LIST_PAGE * rate + searched:g}"
+                             f", {chain}) s",
+            "bucket_bound_s": round(bucket_s, 2), "list_chain_bound_s": round(chain_s, 2),
             "list_only_bound_s": round(list_only_s, 2),
             "list_only_formula": f"(list pages + writes + 1) / ten_second_rate = "
                                  f"({math.ceil(leads / LIST_PAGE)} + {writes + 1}) / {rate:g} s"}
@@ -137,9 +156,12 @@ def first_syncs(setup, state, faults: str) -> dict:
         setup.sandbox.set_faults(faults)
     store.reset_stats()
     crm = setup.open()
+    pacers = [p for p in (getattr(crm, "pacer", None), getattr(crm, "search_pacer", None)) if p]
+    waited = [p.waited for p in pacers]
     began = time.perf_counter()
     first = run_sync(setup.connection, crm, setup.model(), setup.mapping, state)
     wall = time.perf_counter() - began
+    waited = [round(p.waited - w, 2) for p, w in zip(pacers, waited)]
     stats = store.stats()
     setup.sandbox.set_faults("")
     while first.outcome != "ok" or state.failure_count(NAMES[setup.crm_name]):
@@ -150,6 +172,7 @@ def first_syncs(setup, state, faults: str) -> dict:
     third = run_sync(setup.connection, crm, setup.model(), setup.mapping, state)
     crm.close()
     return {**plan_ran(setup.crm_name, stats), "wall_s": round(wall, 2),
+            **({"pacer_wait_s": dict(zip(("ten_secondly", "search"), waited))} if pacers else {}),
             "api_calls": stats["api_calls"],
             "http_429": stats["http_429"], "second_run_writes": second_writes,
             "second_run_calls": second.api_calls, "third_run_pulled": third.counts.pulled,

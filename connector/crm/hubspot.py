@@ -181,17 +181,25 @@ class HubSpotCRM:
     # -- one paced, counted, retried call --------------------------------------------------------
 
     def request(self, action: Callable[..., Any], *, search: bool = False,
-                table: ErrorTable = ERRORS, raw: bool = False) -> Any:
+                table: ErrorTable = ERRORS, raw: bool = False,
+                wanted: Callable[[], bool] | None = None) -> Any:
         """Run ``action``, an SDK ``*_with_http_info`` call taking the timeout keywords, paced
         (``search``: the search bucket), counted, translated with ``table`` and retried; returns
         its data: the SDK's model, or with ``raw`` the answer's JSON as plain dicts and lists
         (the SDK's ``_preload_content=False``: the same request, without building a model
         object and parsing two dates with dateutil per record, which costs a list page of 100
-        about 10 ms of CPU; the pulls read tens of thousands of records)."""
+        about 10 ms of CPU; the pulls read tens of thousands of records).
+
+        ``wanted``, asked once the pacer has let the call go (a wait of up to a second on the
+        search bucket), can still call it off: then nothing is sent and None is returned (a
+        sweep whose work the other sweep finished meanwhile)."""
         def attempt() -> Any:
             self.budget.check()
             pacer = self.search_pacer if search else self.pacer
             slot = pacer.acquire()
+            if wanted is not None and not wanted():
+                pacer.release(slot)
+                return None
             self.counter.add()
             try:
                 if raw:

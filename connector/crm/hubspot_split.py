@@ -112,15 +112,17 @@ def split_sweep(crm: HubSpotCRM, stamp_property: str, names: list[str], fields: 
                                         else max(ids))
             met = (meeting.ordered and meeting.search_low is not None and ids
                    and ids[-1] >= meeting.search_low)
-            meeting.list_done = after is None or bool(met)
+            ended = after is None or bool(met)
+            meeting.list_done = meeting.list_done or ended
             # Either way every id is covered now: the search sweep sends no further call.
-            meeting.search_done = meeting.search_done or meeting.list_done
+            meeting.search_done = meeting.search_done or ended
             position["after"] = after
-            return fresh, {"after": after, "list_high": meeting.list_high,
-                           "list_done": meeting.list_done, "ordered": meeting.ordered}
+            return fresh, {"after": after, "list_high": meeting.list_high, "list_done": ended,
+                           "ordered": meeting.ordered}
 
-    def searching() -> tuple[list[Record], dict]:
-        """One search page; the search sweep's position after it."""
+    def search_now(**options):
+        """The next search, its range read from the list sweep's progress as it is sent (after
+        the pacer's wait, during which the list sweep read on)."""
         with meeting.lock:
             filters = [Filter(property_name=ID_PROPERTY, operator="GT",
                               value=str(meeting.list_high))]
@@ -130,16 +132,30 @@ def split_sweep(crm: HubSpotCRM, stamp_property: str, names: list[str], fields: 
         request = PublicObjectSearchRequest(
             filter_groups=[FilterGroup(filters=filters)], properties=names,
             limit=SEARCH_PAGE, sorts=[{"propertyName": ID_PROPERTY, "direction": "DESCENDING"}])
-        data = crm.request(partial(crm.search_api.do_search_with_http_info, crm.object_name,
-                                   request), search=True, raw=True)
-        records = page_records(data, stamp_property, fields)
+        return crm.search_api.do_search_with_http_info(crm.object_name, request, **options)
+
+    def searching() -> tuple[list[Record], dict]:
+        """One search page (none once the list sweep has covered the rest); the search sweep's
+        position after it."""
+        data = crm.request(search_now, search=True, raw=True,
+                           wanted=lambda: not meeting.search_done)
+        records = page_records(data or {}, stamp_property, fields)
         with meeting.lock:
-            meeting.answered(crm)
+            if data is not None:
+                meeting.answered(crm)
             fresh = meeting.keep(records)
             if records:
                 low = int(records[-1].id)
                 meeting.search_low = min(low, meeting.search_low or low)
-            meeting.search_done = meeting.search_done or len(records) < SEARCH_PAGE
+            # Everything between the list sweep's position when asked and the search's lowest
+            # came back (``total`` counts what the range held): every id is covered, and the
+            # list sweep's next pages would only repeat them, so it stops too. (Its resume
+            # position stays its own: pages it read before this one may not be delivered yet,
+            # and a resumed list sweep still reads up to the search's lowest.)
+            covered = data is not None and (len(records) < SEARCH_PAGE
+                                            or data.get("total", SEARCH_PAGE + 1) <= len(records))
+            meeting.list_done = meeting.list_done or (covered and meeting.ordered)
+            meeting.search_done = meeting.search_done or covered or data is None
             return fresh, {"search_low": meeting.search_low, "search_done": meeting.search_done}
 
     def sweep(step: Callable[[], tuple[list[Record], dict]], done: Callable[[], bool]) -> None:

@@ -26,7 +26,8 @@ read by the next pull. A pull interrupted between pages leaves a cursor with ``r
 job, the locator of the result set it was in and the rows of that set already delivered): the
 next run reads that set again past those rows (a locator re-reads the same set, and a job's
 results stay readable for 7 days) or, if the job is gone, starts a new one. A result set cut
-off mid-body stops the run the same way.
+off mid-download is asked for again and read on past the rows already read; cut off
+``MAX_CUTS`` times in a row without a row gained, it stops the run as above.
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ RECORDS_PER_BATCH = 10_000  # Bulk API 2.0 splits ingest data into batches of 10
 TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW"})
 UNPROCESSED = "BULK_UNPROCESSED"
 STREAM_CHUNK_BYTES = 256 * 1024  # read size of a streamed result set
+MAX_CUTS = 3  # a result set cut off this many times in a row, with no row gained, ends the run
+
+
+class _CutOff(Exception):
+    """A result set's body stopped mid-download (the connection dropped)."""
 
 
 class BulkDeclinedError(Exception):
@@ -169,22 +175,36 @@ class SalesforceBulk:
         pinned, recent = cursor.seen, set()
         catalog, locator, skip = self.crm.describe(), resume["locator"], int(resume.get("skip", 0))
         fresh: list[Record] = []
+        cuts = 0
         while True:
-            with self._result_set(resume["job"], locator) as (following, lines):
-                rows = 0
-                for record in read_records(lines, fields, stamp_field, catalog):
-                    rows += 1
-                    key = Cursor.version(record.id, record.stamp)
-                    if rows <= skip or key in pinned:
-                        continue
-                    fresh.append(record)
-                    if record.stamp >= floor:
-                        recent.add(key)
-                    if len(fresh) >= self.page_records:
-                        yield Page(tuple(fresh), Cursor(seen=pinned, resume={
-                            **resume, "locator": locator, "skip": rows}))
-                        fresh = []
-            self.stats["records_read"] += rows - min(skip, rows)
+            rows = 0
+            try:
+                with self._result_set(resume["job"], locator) as (following, lines):
+                    for record in read_records(lines, fields, stamp_field, catalog):
+                        rows += 1
+                        key = Cursor.version(record.id, record.stamp)
+                        if rows <= skip or key in pinned:
+                            continue
+                        fresh.append(record)
+                        if record.stamp >= floor:
+                            recent.add(key)
+                        if len(fresh) >= self.page_records:
+                            yield Page(tuple(fresh), Cursor(seen=pinned, resume={
+                                **resume, "locator": locator, "skip": rows}))
+                            fresh = []
+            except _CutOff as cut:
+                # Ask for the set again and read on past what was read: a download that
+                # stalls while the engine works through a page may be dropped by the server.
+                cuts = 0 if rows > skip else cuts + 1
+                if cuts >= MAX_CUTS:
+                    raise CRMUnavailableError(f"salesforce Bulk job {resume['job']}: the result "
+                                              f"set was cut off {cuts} times in a row ({cut}); "
+                                              "the next run reads on from the last page "
+                                              "recorded") from None
+                self.stats["records_read"] += max(rows - skip, 0)
+                skip = max(skip, rows)
+                continue
+            self.stats["records_read"] += max(rows - skip, 0)
             if not following:
                 yield Page(tuple(fresh), Cursor(stamp=started, seen=frozenset(recent)))
                 return
@@ -207,19 +227,16 @@ class SalesforceBulk:
         response = self._bulk(request)
         try:
             following = response.headers.get("Sforce-Locator", "")
-            yield "" if following == "null" else following, text_lines(self._body(response,
-                                                                                  job_id))
+            yield "" if following == "null" else following, text_lines(self._body(response))
         finally:
             response.close()
 
     @staticmethod
-    def _body(response: requests.Response, job_id: str) -> Iterator[bytes]:
+    def _body(response: requests.Response) -> Iterator[bytes]:
         try:
             yield from response.iter_content(chunk_size=STREAM_CHUNK_BYTES)
         except requests.RequestException as error:
-            raise CRMUnavailableError(f"salesforce Bulk job {job_id}: the result set was cut "
-                                      f"off ({type(error).__name__}); the next run reads on "
-                                      "from the last page recorded") from None
+            raise _CutOff(type(error).__name__) from None
 
     def _resumable(self, resume: dict) -> dict | None:
         """The job an interrupted Bulk pull was reading, if its results are still there."""

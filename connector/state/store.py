@@ -186,7 +186,10 @@ class StateStore(LifecycleOps):
 
         A change staged again for the same ``(record, field)`` replaces the earlier one, which
         did not land (the caller has checked, and passed those that did as ``landed``).
+        With neither, no transaction is opened (most pages of a first sync are closed leads).
         """
+        if not changes and not landed:
+            return
         now = self.clock()
         with write_tx(self.engine) as conn:
             self._confirm(conn, connection, landed, now)

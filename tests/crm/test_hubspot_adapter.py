@@ -3,6 +3,8 @@ pacing a long run under the portal's rate limits, and keeping the daily reserve.
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from connector.crm import write_all
@@ -93,3 +95,17 @@ def test_the_daily_reserve_stops_a_run_before_it_is_touched(hubspot):
         for batch in write_all(crm, [RecordWrite(i, {"firstname": "Al"}) for i in ids * 3]):
             recorded += batch
     assert len(recorded) == 700 and crm.usage().daily_remaining == 2
+
+
+def test_a_call_off_after_the_pacer_sends_nothing(hubspot):
+    """``request(..., wanted=...)`` asks again once the pacer lets the call go: a sweep whose
+    work the other sweep finished meanwhile sends nothing and counts nothing."""
+    hubspot.admin.create(3)
+    crm = hubspot.connect()
+    before, calls = hubspot.admin.stats()["api_calls"], crm.usage().calls
+    page = partial(crm.basic_api.get_page_with_http_info, "contacts", limit=10)
+    assert crm.request(page, raw=True, wanted=lambda: False) is None
+    assert hubspot.admin.stats()["api_calls"] == before and crm.usage().calls == calls
+    answer = crm.request(page, raw=True, wanted=lambda: True)
+    assert len(answer["results"]) == 3 and crm.usage().calls == calls + 1
+    assert hubspot.admin.stats()["api_calls"] == before + 1

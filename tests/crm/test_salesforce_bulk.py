@@ -73,13 +73,26 @@ def test_a_pull_resumed_inside_a_result_set_reads_on_past_what_was_delivered(sal
     assert salesforce.admin.stats()["bulk_query_jobs"] == 1
 
 
-def test_a_result_set_cut_off_mid_download_stops_the_pull_and_the_next_reads_on(salesforce):
+def test_a_result_set_cut_off_mid_download_is_read_on_past_what_came(salesforce):
+    ids = salesforce.admin.create(2_500)
+    crm = salesforce.connect(**SETS)
+    salesforce.sandbox.set_faults("salesforce.bulk.query.results:cut:0.5,seed:3")
+    before = salesforce.admin.stats()["api_calls"]
+    pages = list(crm.pull_changed(None, ["LastName"]))
+    calls = salesforce.admin.stats()["api_calls"] - before
+    delivered = [r.id for p in pages for r in p.records]
+    assert len(delivered) == len(set(delivered)) == 2_500 and set(delivered) == set(ids)
+    assert [len(p.records) for p in pages] == [1_000, 1_000, 500]
+    assert calls - 4 > 3  # describe, REST, the job, a poll, and more than the three sets
+
+
+def test_a_result_set_cut_off_again_and_again_stops_the_pull_and_the_next_reads_on(salesforce):
     ids = salesforce.admin.create(2_500)
     pages = salesforce.connect(**SETS).pull_changed(None, ["LastName"])
     first = next(pages)  # the first set, whole
     salesforce.sandbox.set_faults("salesforce.bulk.query.results:cut:1")
-    with pytest.raises(CRMUnavailableError, match="cut off"):
-        next(pages)  # the second set's connection drops halfway through its body
+    with pytest.raises(CRMUnavailableError, match="cut off 3 times in a row"):
+        next(pages)  # the second set's connection drops halfway through its body, each time
     salesforce.sandbox.set_faults("")
     stored = Cursor.from_json(first.cursor.to_json())
     rest = list(salesforce.connect(**SETS).pull_changed(stored, ["LastName"]))
