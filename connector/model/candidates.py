@@ -86,7 +86,10 @@ class LinearCandidate:
         :meth:`_expand`'s order, without building the expanded matrix."""
         n = self.n_inputs_
         out = np.zeros((len(X), n + 1))
-        out[:, :n] += (self._standardised(X) - self.center_[:n]) * self.coef_[:n]
+        parts = self._standardised(X)
+        parts -= self.center_[:n]
+        parts *= self.coef_[:n]
+        out[:, :n] += parts
         k = n
         for col, count, bins in self._bins(X):
             for b in range(count):

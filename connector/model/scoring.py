@@ -114,9 +114,10 @@ def phrase(feature: Feature, value: str, contribution: float) -> str:
 def join_reasons(phrases: Sequence[str], separator: str, max_length: int | None) -> str:
     """Join phrases, dropping the weakest (last) until the text fits ``max_length``."""
     phrases = list(phrases)
-    while max_length and len(separator.join(phrases)) > max_length and len(phrases) > 1:
-        phrases.pop()
     text = separator.join(phrases)
+    while max_length and len(text) > max_length and len(phrases) > 1:
+        phrases.pop()
+        text = separator.join(phrases)
     if max_length and len(text) > max_length:
         text = text[: max_length - 1] + "…"
     return text
