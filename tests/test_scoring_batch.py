@@ -77,7 +77,7 @@ def scoring_model(candidate, leads: list[dict], y: np.ndarray) -> ScoringModel:
     return ScoringModel(version="v1", card={}, encoder=encoder, estimator=candidate,
                         calibration=(0.9, -0.2), scale="probability", reference=[],
                         cuts=[("Hot", 40), ("Warm", 20), ("Cold", 0)], reason_count=3,
-                        reason_length=90)
+                        reason_length=60)
 
 
 def plain_contributions(estimator, X: np.ndarray) -> np.ndarray:
@@ -142,4 +142,8 @@ def test_batch_scoring_equals_per_lead_scoring(candidate):
     assert got == want
     shown = {p.split(" ", 1)[1].split(" ")[0] for s in got for p in s.reason.split(" · ") if p}
     assert len(shown) > 5  # reasons really vary: many fields and values are phrased
+    model.reason_length = None
+    uncapped = model.score(batch)
+    assert uncapped == per_lead(model, batch)
+    assert any(a.reason != b.reason for a, b in zip(got, uncapped))  # the cap dropped phrases
     assert all(s.reason for s in got[:50])

@@ -213,8 +213,12 @@ class ScoringModel:
             rows, ranks = np.nonzero(shown & (top == j))
             phrases[rows, ranks] = self._phrases(self._fields[j], raws, columns, rows,
                                                  push[rows, ranks])
-        return [join_reasons([p for p in row if p is not None], self.separator,
-                             self.reason_length) for row in zip(*phrases.T.tolist())]
+        texts = [self.separator.join(filter(None, row)) for row in zip(*phrases.T.tolist())]
+        if self.reason_length:  # only a text over the limit needs its weakest phrases dropped
+            for i in [i for i, text in enumerate(texts) if len(text) > self.reason_length]:
+                texts[i] = join_reasons(list(filter(None, phrases[i])), self.separator,
+                                        self.reason_length)
+        return texts
 
     def _phrases(self, field: str, raws: list[list], columns: list[list], rows: np.ndarray,
                  pushes: np.ndarray) -> np.ndarray:
