@@ -9,6 +9,8 @@ JSON/UBJSON (``to_state``/``from_state``); nothing is pickled.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
@@ -54,15 +56,24 @@ class LinearCandidate:
         self.n_inputs_ = X.shape[1]
         return self
 
-    def _expand(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        blocks, source = [X.copy()], list(range(X.shape[1]))
-        blocks[0][:, self.value_cols_] = (X[:, self.value_cols_] - self.mean_) / self.scale_
+    def _standardised(self, X: np.ndarray) -> np.ndarray:
+        Z = X.copy()
+        Z[:, self.value_cols_] = (X[:, self.value_cols_] - self.mean_) / self.scale_
+        return Z
+
+    def _bins(self, X: np.ndarray) -> Iterator[tuple[int, int, np.ndarray]]:
+        """(input column, its bin count, each row's bin) per number."""
         for i, col in enumerate(self.value_cols_):
             edges = np.asarray(self.edges_[i])
-            onehot = np.zeros((len(X), len(edges) + 1))
-            onehot[np.arange(len(X)), np.searchsorted(edges, X[:, col], side="right")] = 1.0
+            yield col, len(edges) + 1, np.searchsorted(edges, X[:, col], side="right")
+
+    def _expand(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        blocks, source = [self._standardised(X)], list(range(X.shape[1]))
+        for col, count, bins in self._bins(X):
+            onehot = np.zeros((len(X), count))
+            onehot[np.arange(len(X)), bins] = 1.0
             blocks.append(onehot)
-            source += [col] * onehot.shape[1]
+            source += [col] * count
         return np.hstack(blocks), np.asarray(source)
 
     def margin(self, X: np.ndarray) -> np.ndarray:
@@ -70,11 +81,20 @@ class LinearCandidate:
         return self._expand(X)[0] @ self.coef_ + self.intercept_
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
-        """Exact per-input-column log-odds contributions (vs the training mean), bias last."""
-        Z, _ = self._expand(X)
-        parts = (Z - self.center_) * self.coef_
-        out = np.zeros((len(X), self.n_inputs_ + 1))
-        np.add.at(out.T, self.source_, parts.T)
+        """Exact per-input-column log-odds contributions (vs the training mean), bias last:
+        each expanded column's (value - mean) x coefficient, added onto its input column in
+        :meth:`_expand`'s order, without building the expanded matrix."""
+        n = self.n_inputs_
+        out = np.zeros((len(X), n + 1))
+        parts = self._standardised(X)
+        parts -= self.center_[:n]
+        parts *= self.coef_[:n]
+        out[:, :n] += parts
+        k = n
+        for col, count, bins in self._bins(X):
+            for b in range(count):
+                out[:, col] += ((bins == b) - self.center_[k]) * self.coef_[k]
+                k += 1
         out[:, -1] = self.intercept_ + float(self.center_ @ self.coef_)
         return out
 

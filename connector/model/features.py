@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from itertools import repeat
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Sequence
@@ -29,6 +30,8 @@ _FALSE = {"false", "f", "no", "n", "0", "0.0"}
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _MAX_TEXT = 200  # longer picklist values are cut before comparing; garbage stays cheap
+_PLAIN = {str, int, float, bool, type(None)}  # equal values of one of these types read alike
+_NUMBERS = {int, float, bool}  # ... but 1 == 1.0 == True across them (and 0.0 == -0.0)
 
 
 def parse_time(value: Any) -> float | None:
@@ -72,15 +75,19 @@ def _alias_table(feature: Feature) -> dict[str, str]:
     return table
 
 
-def reader(feature: Feature) -> Callable[[dict[str, Any], float | None], Any]:
-    """A function (record, anchor) -> the cleaned value of ``feature``: a str level, a float,
-    or None for missing. ``anchor`` is the record's own time-field value, so "days after
-    created" means the same thing at training and at scoring time."""
+def anchored(feature: Feature) -> bool:
+    """Whether ``feature`` counts days from the record's own time-field value (its anchor)."""
+    return feature.kind == "date" and feature.derive in (None, "days_after_created")
+
+
+def cleaner(feature: Feature) -> Callable[[Any], Any]:
+    """A function raw CRM value -> the cleaned value of ``feature``: a str level, a float, or
+    None for missing. For an :func:`anchored` date it is the moment (epoch seconds), which
+    :func:`days_after` turns into days once the record's anchor is known."""
     sentinels = {canonical(v) for v in feature.missing_values}
     aliases = _alias_table(feature)
 
-    def read(record: dict[str, Any], anchor: float | None) -> Any:
-        raw = record.get(feature.field)
+    def clean(raw: Any) -> Any:
         if sentinels and raw is not None and canonical(raw) in sentinels:
             return None
         if feature.kind == "category":
@@ -92,21 +99,57 @@ def reader(feature: Feature) -> Callable[[dict[str, Any], float | None], Any]:
             return 1.0 if key in _TRUE else 0.0 if key in _FALSE else None
         if feature.kind == "text_present":
             return 0.0 if _clean_text(feature, raw, aliases) is None else 1.0
-        return _derive_date(feature, parse_time(raw), anchor)
+        moment = parse_time(raw)
+        return moment if anchored(feature) else _calendar(feature, moment)
 
-    return read
+    return clean
 
 
-def _derive_date(feature: Feature, moment: float | None, anchor: float | None) -> Any:
+def days_after(moment: float | None, anchor: float | None) -> float | None:
+    """Days from ``anchor`` to ``moment`` (None when either is unknown)."""
+    return None if moment is None or anchor is None else (moment - anchor) / 86400.0
+
+
+def reader(feature: Feature) -> Callable[[dict[str, Any], float | None], Any]:
+    """A function (record, anchor) -> the cleaned value of ``feature`` (see :func:`cleaner`).
+    ``anchor`` is the record's own time-field value, so "days after created" means the same
+    thing at training and at scoring time."""
+    clean = cleaner(feature)
+    if anchored(feature):
+        return lambda record, anchor: days_after(clean(record.get(feature.field)), anchor)
+    return lambda record, anchor: clean(record.get(feature.field))
+
+
+def _calendar(feature: Feature, moment: float | None) -> Any:
     if moment is None:
         return None
-    derive = feature.derive or "days_after_created"
-    if derive == "days_after_created":
-        return None if anchor is None else (moment - anchor) / 86400.0
     when = datetime.fromtimestamp(moment, tz=timezone.utc)
-    if derive == "month":
+    if feature.derive == "month":
         return _MONTHS[when.month - 1]
-    return _WEEKDAYS[when.weekday()] if derive == "weekday" else float(when.hour)
+    return _WEEKDAYS[when.weekday()] if feature.derive == "weekday" else float(when.hour)
+
+
+def once_per_value(function: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
+    """``[function(v) for v in values]``, calling ``function`` once per distinct value: a batch
+    of leads holds few distinct picklist values, numbers and dates. Values Python holds equal
+    but a CRM reader tells apart (``True``, ``1`` and ``1.0``; ``0.0`` and ``-0.0``) stay
+    apart; values of any other type (lists, decimals...) are each passed on."""
+    kinds = set(map(type, values))
+    if not kinds <= _PLAIN:
+        return [function(v) for v in values]
+    if len(kinds & _NUMBERS) > 1:  # True, 1 and 1.0 are one dict key: key by type as well
+        keys: Sequence[Any] = list(zip(map(type, values), values))
+        distinct = {key: function(key[1]) for key in dict.fromkeys(keys)}
+    else:
+        keys = values
+        distinct = {value: function(value) for value in dict.fromkeys(values)}
+    out = list(map(distinct.__getitem__, keys))
+    if float in kinds and 0.0 in values:
+        # 0.0 and -0.0 are one key too, yet canonical() reads "-0.0" apart from "0.0".
+        signed = {1.0: function(0.0), -1.0: function(-0.0)}
+        out = [signed[math.copysign(1.0, v)] if type(v) is float and v == 0 else o
+               for v, o in zip(values, out)]
+    return out
 
 
 def is_categorical(feature: Feature) -> bool:
@@ -136,7 +179,7 @@ class FeatureEncoder:
     def fit(self, records: Sequence[dict[str, Any]]) -> FeatureEncoder:
         """Learn levels (the ``max_levels`` most frequent seen at least ``min_count`` times)
         and medians used to fill missing numbers. Returns self."""
-        cleaned = self._read_all(records)
+        cleaned = self.read(records)
         self.levels_: dict[str, list[str]] = {}
         self.medians_: dict[str, float] = {}
         for feature, values in zip(self.features, cleaned):
@@ -166,38 +209,60 @@ class FeatureEncoder:
                 columns.append(column), fields.append(name), roles.append(role)
         return tuple(columns), tuple(fields), tuple(roles)
 
-    def _read_all(self, records: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    def raw_columns(self, records: Sequence[dict[str, Any]]) -> list[list[Any]]:
+        """Each feature's raw CRM values of ``records`` (dicts), one list per feature."""
+        fields = [f.field for f in self.features]  # a pydantic attribute costs more than a get
+        return [[r.get(field) for r in records] for field in fields]
+
+    def read(self, records: Iterable[dict[str, Any]],
+             raws: Sequence[list[Any]] | None = None) -> list[list[Any]]:
+        """Each feature's cleaned values of ``records`` (non-dicts count as empty), one list per
+        feature in mapping order: what :meth:`matrix` encodes and what reasons show. Each
+        distinct raw value of a field is cleaned once. ``raws``: the records'
+        :meth:`raw_columns`, when the caller has them already."""
         rows = [r if isinstance(r, dict) else {} for r in records]
-        anchors = [parse_time(r.get(self.time_field)) for r in rows] if any(
-            f.kind == "date" for f in self.features) else [None] * len(rows)
-        readers = [reader(f) for f in self.features]
-        return [[read(r, a) for r, a in zip(rows, anchors)] for read in readers]
+        anchors = None
+        if any(anchored(f) for f in self.features):
+            time_field = self.time_field
+            anchors = once_per_value(parse_time, [r.get(time_field) for r in rows])
+        columns = []
+        for feature, raw in zip(self.features, raws or self.raw_columns(rows)):
+            values = once_per_value(cleaner(feature), raw)
+            if anchored(feature):
+                values = [days_after(m, a) for m, a in zip(values, anchors)]
+            columns.append(values)
+        return columns
+
+    def matrix(self, columns: Sequence[list[Any]], rows: int) -> FeatureMatrix:
+        """The feature matrix of ``rows`` records' cleaned ``columns`` (as :meth:`read` gives)."""
+        out = np.zeros((rows, len(self.columns_)), dtype=np.float64)
+        start = 0
+        for feature, values in zip(self.features, columns):
+            start = self._fill(feature, values, out, start)
+        return FeatureMatrix(out, self.columns_, self.fields_, self.roles_)
 
     def transform(self, records: Iterable[dict[str, Any]]) -> FeatureMatrix:
         """The feature matrix of ``records`` (any iterable of dicts; non-dicts count as empty)."""
         records = list(records)
-        out = np.zeros((len(records), len(self.columns_)), dtype=np.float64)
-        start = 0
-        for feature, values in zip(self.features, self._read_all(records)):
-            start = self._fill(feature, values, out, start)
-        return FeatureMatrix(out, self.columns_, self.fields_, self.roles_)
+        return self.matrix(self.read(records), len(records))
 
     def _fill(self, feature: Feature, values: list[Any], out: np.ndarray, start: int) -> int:
         rows = np.arange(len(values))
         if is_categorical(feature):
             levels = self.levels_[feature.field]
             index = {level: i for i, level in enumerate(levels)}
-            other, missing = len(levels), len(levels) + 1
-            which = [missing if v is None else index.get(v, other) for v in values]
-            out[rows, start + np.asarray(which, dtype=np.int64)] = 1.0
+            other, index[None] = len(levels), len(levels) + 1  # then (other), (missing)
+            which = np.fromiter(map(index.get, values, repeat(other)), np.int64, len(values))
+            out[rows, start + which] = 1.0
             return start + len(levels) + 2
         if feature.kind == "text_present":
             out[:, start] = values
             return start + 1
-        absent = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
-        filled = (self.medians_[feature.field] if v is None else v for v in values)
-        out[:, start] = np.fromiter(filled, dtype=np.float64, count=len(values))
-        out[:, start + 1] = absent
+        # Cleaned numbers are finite (to_number, parse_time), so NaN here marks a None.
+        column = np.array(values, dtype=np.float64)
+        absent = np.isnan(column)
+        column[absent] = self.medians_[feature.field]
+        out[:, start], out[:, start + 1] = column, absent
         return start + 2
 
     def to_dict(self) -> dict[str, Any]:

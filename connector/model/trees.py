@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import xgboost as xgb
 
+from connector.model.shap_cells import CellShap
+
 THREADS = 2
 EARLY_STOP = 20  # rounds without a better validation ROC AUC before boosting stops
 
@@ -88,8 +90,7 @@ class TreeCandidate:
         return {**common, "eta": self.eta, "subsample": self.subsample,
                 "colsample_bytree": 0.8, "lambda": 1.0}
 
-    def _matrix(self, X: np.ndarray, y: np.ndarray | None = None,
-                weight: np.ndarray | None = None) -> xgb.DMatrix:
+    def _compact(self, X: np.ndarray) -> np.ndarray:
         out = np.empty((len(X), len(self.groups_)), dtype=np.float32)
         for g, (kind, cols) in enumerate(self.groups_):
             if kind == "cat":
@@ -98,8 +99,14 @@ class TreeCandidate:
                 out[:, g] = np.where(X[:, cols[1]] > 0, np.nan, X[:, cols[0]])
             else:
                 out[:, g] = X[:, cols[0]]
-        types = ["c" if kind == "cat" else "q" for kind, _ in self.groups_]
-        return xgb.DMatrix(out, label=y, weight=weight, feature_types=types,
+        return out
+
+    def _types(self) -> list[str]:
+        return ["c" if kind == "cat" else "q" for kind, _ in self.groups_]
+
+    def _matrix(self, X: np.ndarray, y: np.ndarray | None = None,
+                weight: np.ndarray | None = None) -> xgb.DMatrix:
+        return xgb.DMatrix(self._compact(X), label=y, weight=weight, feature_types=self._types(),
                            enable_categorical=True, nthread=THREADS)
 
     def fit(self, X: np.ndarray, y: np.ndarray, roles: tuple[str, ...] = (),
@@ -129,8 +136,11 @@ class TreeCandidate:
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Exact TreeSHAP log-odds contributions per input column, bias last: each field's
-        contribution sits on the first column of its block."""
-        compact = self.booster_.predict(self._matrix(X), pred_contribs=True)
+        contribution sits on the first column of its block. Equal to XGBoost's
+        ``pred_contribs``, computed once per tree cell (see :mod:`connector.model.shap_cells`)."""
+        if getattr(self, "shap_", None) is None or self.shap_.booster is not self.booster_:
+            self.shap_ = CellShap(self.booster_, self._types(), THREADS)
+        compact = self.shap_(self._compact(X))
         out = np.zeros((len(X), self.n_inputs_ + 1))
         firsts = [cols[0] for _, cols in self.groups_]
         out[:, firsts] = compact[:, :-1]
