@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from sync_support import (  # noqa: E402
-    MAPPINGS, environ, prepare, small_bank, trained_model,
+    MAPPINGS, environ, prepare, reach_toml, small_bank, trained_model,
 )
 
 from connector.config import load_config  # noqa: E402
@@ -47,14 +47,8 @@ def write_config(folder: Path, orgs: dict, models: dict, broker: str, state: str
              f'broker_url = "{broker}"', ""]
     for name, (crm, box) in orgs.items():
         shutil.copytree(models[crm], folder / "models" / name)
-        info = box.info[crm]
-        lines += [f"[connections.{name}]", f'crm = "{crm}"', f'mapping = "{MAPPINGS[crm]}"']
-        if crm == "salesforce":
-            lines += ['auth = "password"', f'token_url = "{info["token_url"]}"',
-                      f'ca_file = "{info["ca_file"]}"']
-        else:
-            lines += ['auth = "private_app"', f'base_url = "{info["base_url"]}"']
-        lines.append("")
+        lines += [f"[connections.{name}]", f'crm = "{crm}"', f'mapping = "{MAPPINGS[crm]}"',
+                  reach_toml(box, crm), ""]
     path = folder / "leadscore.toml"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path

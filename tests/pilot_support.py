@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import yaml
-from sync_support import MAPPINGS, NAMES, Setup, crm_values, environ
+from sync_support import MAPPINGS, NAMES, Setup, crm_values, environ, reach_toml
 
 from connector.config import ControlGroup
 from connector.mapping import load_mapping
@@ -35,12 +35,7 @@ def write_pilot_config(directory: Path, setup: Setup, *, share: float = 0.2) -> 
     """A leadscore.toml with ``setup``'s connection (control group ``share``), and a .env."""
     shutil.copytree(setup.model_dir, directory / "models" / NAMES[setup.crm_name],
                     dirs_exist_ok=True)
-    info = setup.sandbox.info[setup.crm_name]
-    if setup.crm_name == "salesforce":
-        reach = (f'auth = "password"\ntoken_url = "{info["token_url"]}"\n'
-                 f'ca_file = "{info["ca_file"]}"')
-    else:
-        reach = f'auth = "private_app"\nbase_url = "{info["base_url"]}"'
+    reach = reach_toml(setup.sandbox, setup.crm_name)
     config = directory / "leadscore.toml"
     config.write_text(f"""
 state_url = "sqlite:///{directory / 'state.sqlite'}"

@@ -49,6 +49,16 @@ def connection_config(sandbox: Sandbox, crm: str, **overrides) -> ConnectionConf
                             **{**settings, **overrides})
 
 
+def reach_toml(sandbox: Sandbox, crm: str) -> str:
+    """The lines of a ``[connections.NAME]`` table that reach ``crm`` in ``sandbox`` (auth and
+    address; for Salesforce the sandbox's CA file), as a config file written by hand has them."""
+    info = sandbox.info[crm]
+    if crm == "salesforce":
+        return (f'auth = "password"\ntoken_url = "{info["token_url"]}"\n'
+                f'ca_file = "{info["ca_file"]}"')
+    return f'auth = "private_app"\nbase_url = "{info["base_url"]}"'
+
+
 def environ() -> dict[str, str]:
     """The secrets the sandbox accepts, under the default variable names."""
     env = {f"SALESFORCE_{k.upper()}": v for k, v in SALESFORCE_DEFAULTS.items()}

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from sync_support import (
-    MAPPINGS, Setup, environ, prepare, small_bank, trained_model, wrong_values,
+    MAPPINGS, Setup, environ, prepare, reach_toml, small_bank, trained_model, wrong_values,
 )
 
 from connector.config import load_config
@@ -45,15 +45,9 @@ def write_config(tmp: Path, setups: dict[str, Setup], models: dict[str, Path]) -
              "visibility_timeout_seconds = 5", ""]
     for name, setup in setups.items():
         shutil.copytree(models[setup.crm_name], tmp / "models" / name)
-        info = setup.sandbox.info[setup.crm_name]
         lines += [f"[connections.{name}]", f'crm = "{setup.crm_name}"',
-                  f'mapping = "{MAPPINGS[setup.crm_name]}"']
-        if setup.crm_name == "salesforce":
-            lines += ['auth = "password"', f'token_url = "{info["token_url"]}"',
-                      f'ca_file = "{info["ca_file"]}"']
-        else:
-            lines += ['auth = "private_app"', f'base_url = "{info["base_url"]}"']
-        lines.append("")
+                  f'mapping = "{MAPPINGS[setup.crm_name]}"',
+                  reach_toml(setup.sandbox, setup.crm_name), ""]
     path = tmp / "leadscore.toml"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path

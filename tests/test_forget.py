@@ -11,7 +11,7 @@ import os
 import shutil
 
 import pytest
-from sync_support import NAMES, environ, prepare, small_bank, trained_model
+from sync_support import NAMES, environ, prepare, reach_toml, small_bank, trained_model
 
 from connector.cli import main
 from connector.errors import ConnectionLockedError, ErasureIncompleteError, FixConfigError
@@ -42,10 +42,7 @@ def _state_url(backend: str, tmp_path) -> str:
 
 def _config(tmp_path, box: Sandbox, setup, crm: str, state_url: str):
     shutil.copytree(setup.model_dir, tmp_path / "models" / NAMES[crm])
-    info = box.info[crm]
-    reach = (f'auth = "password"\ntoken_url = "{info["token_url"]}"\n'
-             f'ca_file = "{info["ca_file"]}"' if crm == "salesforce"
-             else f'auth = "private_app"\nbase_url = "{info["base_url"]}"')
+    reach = reach_toml(box, crm)
     config = tmp_path / "leadscore.toml"
     config.write_text(f'state_url = "{state_url}"\nmodel_dir = "models"\n\n'
                       f'[connections.{NAMES[crm]}]\ncrm = "{crm}"\n'
