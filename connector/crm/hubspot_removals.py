@@ -22,14 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from hubspot.crm.objects import Filter, FilterGroup, PublicObjectSearchRequest
 
+from connector.crm.hubspot_pull import ID_PROPERTY, LIST_PAGE, SEARCH_PAGE
 from connector.records import Removal, Removals
 
 if TYPE_CHECKING:
     from connector.crm.hubspot import HubSpotCRM
 
 MERGED_IDS = "hs_merged_object_ids"
-ID_PROPERTY = "hs_object_id"
-LIST_PAGE, SEARCH_PAGE = 100, 200
 
 
 def removed_since(crm: HubSpotCRM, since: datetime | None) -> Removals:

@@ -27,7 +27,7 @@ from connector.crm.salesforce_access import check_name, grant_access
 from connector.crm.salesforce_bulk import SalesforceBulk
 from connector.crm import salesforce_tasks
 from connector.crm.salesforce_fields import ensure_custom_fields, field_info, security_steps
-from connector.crm.salesforce_removals import removed_since
+from connector.crm.salesforce_removals import removed_since, soql_time
 from connector.crm.transport import (
     CallCounter,
     ErrorTable,
@@ -90,10 +90,6 @@ def _translate(exc: SalesforceError) -> Exception:
     code = first.get("errorCode") if isinstance(first, dict) else None
     message = first.get("message", str(content)) if isinstance(first, dict) else str(content)
     return ERRORS.error(exc.status, code, message)
-
-
-def _soql_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _wire(value: Any) -> Any:
@@ -260,7 +256,7 @@ class SalesforceCRM:
 
     def _query(self, stamp_field: str, fields: list[str], since: datetime | None) -> dict:
         columns = ", ".join(dict.fromkeys(["Id", stamp_field, *fields]))
-        where = f" WHERE {stamp_field} >= {_soql_time(since)}" if since else ""
+        where = f" WHERE {stamp_field} >= {soql_time(since)}" if since else ""
         soql = f"SELECT {columns} FROM {self.object_name}{where} ORDER BY {stamp_field}, Id"
         return self._call(lambda sf: sf.query(soql))
 

@@ -31,7 +31,8 @@ def _minute(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(second=0, microsecond=0)
 
 
-def _soql_time(moment: datetime) -> str:
+def soql_time(moment: datetime) -> str:
+    """A SOQL datetime literal (UTC, to the second)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -55,7 +56,7 @@ def removed_since(call: Callable[[Callable[[Any], Any]], Any], object_name: str,
     except ReplicationWindowError:
         complete = False  # only the recycle bin's rows below are left to go by
     soql = (f"SELECT Id, MasterRecordId, SystemModstamp FROM {object_name} "
-            f"WHERE IsDeleted = true AND SystemModstamp >= {_soql_time(start)}")
+            f"WHERE IsDeleted = true AND SystemModstamp >= {soql_time(start)}")
     rows = call(lambda sf: sf.query_all(soql, include_deleted=True))["records"]
     masters = {row["Id"]: (row["MasterRecordId"], parse_stamp(row["SystemModstamp"]))
                for row in rows}

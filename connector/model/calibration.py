@@ -66,7 +66,8 @@ def platt(margin: np.ndarray, y: np.ndarray,
         while size > 1e-6 and loss(theta - size * step) > current:
             size /= 2
         theta = theta - size * step
-        improved, current = current - loss(theta), loss(theta)
+        new = loss(theta)
+        improved, current = current - new, new
         if np.abs(size * step).max() < 1e-9 or improved < 1e-12:
             break
     slope = theta[0] / spread if spread > 1e-12 else 0.0

@@ -96,7 +96,7 @@ def value_text(feature: Feature, value: Any, raw: Any) -> str:
         return str(raw).strip()[:40]
     if feature.kind == "boolean":
         return "yes" if value else "no"
-    if feature.kind == "date" and feature.derive in (None, "days_after_created"):
+    if anchored(feature):
         days = plain_number(round(value, 1) if abs(value) < 10 else round(value))
         return f"{days} day" if days in ("1", "-1") else f"{days} days"
     if feature.kind == "date" and feature.derive == "hour":

@@ -196,15 +196,16 @@ def train_model(records: Iterable[dict], mapping: Mapping, *, model_dir: Path,
     promoted, why = promotion(product["roc_auc"], baseline, live, force)
     leaks = list(point_in_time.leaks) if point_in_time else []
     validation = None
+
+    def refit(matrix: FeatureMatrix, y_: np.ndarray) -> Candidate:
+        return fit_candidate(fresh(winner), matrix, y_, early_stop=True)
+
     if point_in_time is not None and any(kind != "today" for kind in point_in_time.kinds):
-        validation, gap = compare_with_today(
-            point_in_time, rows, y, n_hold, mapping, product["roc_auc"],
-            lambda matrix, y_: fit_candidate(fresh(winner), matrix, y_, early_stop=True))
+        validation, gap = compare_with_today(point_in_time, rows, y, n_hold, mapping,
+                                             product["roc_auc"], refit)
         leaks += gap
     if point_in_time is not None and point_in_time.open_since is not None:
-        period = open_period_check(
-            rows, y, mapping, point_in_time.open_since,
-            lambda matrix, y_: fit_candidate(fresh(winner), matrix, y_, early_stop=True))
+        period = open_period_check(rows, y, mapping, point_in_time.open_since, refit)
         validation = {**(validation or {}), **(period or {})} or None
     warnings += [leak.line() for leak in leaks]
     if strict and leaks:

@@ -50,16 +50,13 @@ class RecycleBin:
     def _log_state(self) -> tuple[dict[str, str], dict[str, datetime]]:
         return self._purged_rows, self._log_purged
 
-    def _moment(self) -> datetime:
-        return datetime.fromtimestamp(self.clock(), UTC)
-
     # -- getDeleted ----------------------------------------------------------------------------
 
     def get_deleted(self, sobject: str, start_raw: str | None, end_raw: str | None) -> dict:
         """The getDeleted answer for ``sobject`` between ``start`` and ``end``."""
         obj = self.sobject(sobject)
         start, end = _parse_moment(start_raw, "start"), _parse_moment(end_raw, "end")
-        now = self._moment()
+        now = self.clock_now()
         purged, log_purged = self._log_state()
         if end - start <= timedelta(minutes=1):
             raise APIError(400, "INVALID_REPLICATION_DATE",
@@ -118,7 +115,7 @@ class RecycleBin:
     def expire_recycle_bin(self, obj) -> None:
         """Remove for good the rows deleted more than :data:`RECYCLE_BIN_DAYS` ago (run before
         ``queryAll`` reads the bin; the delete log keeps them)."""
-        horizon = self._moment() - timedelta(days=RECYCLE_BIN_DAYS)
+        horizon = self.clock_now() - timedelta(days=RECYCLE_BIN_DAYS)
         with self.lock:
             for row in [r for r in obj.rows.values()
                         if r.get("IsDeleted") and _stamp(r["SystemModstamp"]) < horizon]:

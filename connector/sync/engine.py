@@ -128,7 +128,7 @@ class SyncRun:
                  progress: Callable[[RunSummary], None] | None = None,
                  stop: threading.Event | None = None, renew: Callable[[], None] = lambda: None,
                  preview: csv.DictWriter | None = None, api_base: int = 0,
-                 lifecycle: Lifecycle | None = None,
+                 lifecycle: Lifecycle,
                  proving: Proving | None = None) -> None:
         self.summary, self.crm, self.model, self.mapping, self.state = (
             summary, crm, model, mapping, state)
@@ -140,7 +140,7 @@ class SyncRun:
         self.plan = output_plan(mapping)
         self.catalog = crm.describe()
         self.failed = {f.record_id for f in state.failures(self.name)}
-        self.life = lifecycle or Lifecycle(state, self.name, summary.run_id, mapping)
+        self.life = lifecycle
         self.concurrency = max(1, int(getattr(crm, "write_concurrency", 1) or 1))
         self._api_base = api_base
         self.proving = proving or Proving(self.name, mapping, crm, state, summary.run_id, clock,

@@ -52,7 +52,6 @@ class Lifecycle:
     run_id: int
     mapping: Mapping
     removed: frozenset[str] = frozenset()
-    removals_found: int = 0
     forgotten: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
@@ -64,7 +63,7 @@ class Lifecycle:
         stored = self.state.get_cursor(self.name, REMOVALS_STREAM)
         found = crm.removed_since(datetime.fromisoformat(stored) if stored else None)
         pairs = [(r.record_id, r.kind) for r in found.removals]
-        self.removals_found = self.state.remove_records(self.name, pairs, run_id=self.run_id)
+        self.state.remove_records(self.name, pairs, run_id=self.run_id)
         survivors = {r.survivor for r in found.removals if r.survivor}
         self.state.clear_fingerprints(self.name, survivors - {i for i, _ in pairs})
         self.removed = frozenset(i for i, _ in pairs)
