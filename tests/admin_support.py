@@ -5,8 +5,6 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from sync_support import reach_toml
-
 from connector.admin.starter import sandbox_env
 from connector.sandbox import Sandbox
 from connector.sandbox.seeding import SeedData, load_csv
@@ -65,11 +63,13 @@ def write_config(directory: Path, sandbox: Sandbox, *, sf_mapping: str = "mappin
     """A leadscore.toml (and .env, default: the sandbox's credentials) reaching ``sandbox``."""
     text = 'state_url = "sqlite:///state.db"\n'
     if "salesforce" in sandbox.info:
+        info = sandbox.info["salesforce"]
         text += (f'[connections.salesforce]\ncrm = "salesforce"\nmapping = "{sf_mapping}"\n'
-                 f'{reach_toml(sandbox, "salesforce")}\n')
+                 f'auth = "password"\ntoken_url = "{info["token_url"]}"\n'
+                 f'ca_file = "{info["ca_file"]}"\n')
     if "hubspot" in sandbox.info:
         text += (f'[connections.hubspot]\ncrm = "hubspot"\nmapping = "{hs_mapping}"\n'
-                 f'{reach_toml(sandbox, "hubspot")}\n')
+                 f'auth = "private_app"\nbase_url = "{sandbox.info["hubspot"]["base_url"]}"\n')
     config = directory / "leadscore.toml"
     config.write_text(text, encoding="utf-8")
     (directory / ".env").write_text(sandbox_env() if env is None else env, encoding="utf-8")
