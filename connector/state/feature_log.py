@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, select
 
 from connector.state import schema as t
+from connector.state.bulk import upsert_rows
 from connector.state.schema import write_tx
 
 PRUNE_EVERY = timedelta(days=1)
@@ -52,8 +53,8 @@ class LoggedInputs:
 class FeatureLog:
     """The ``feature_log`` tables of one state store (``StateStore.feature_log``)."""
 
-    def __init__(self, engine: Engine, insert) -> None:
-        self.engine, self._insert = engine, insert
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
         self._layouts: dict[tuple[str, str], int] = {}
         self._pruned: dict[str, datetime] = {}
 
@@ -84,9 +85,10 @@ class FeatureLog:
         key = (connection, json.dumps(list(fields)))
         with write_tx(self.engine) as conn:
             layout = self._layout(conn, key)
-            conn.execute(self._insert(t.feature_log).on_conflict_do_nothing(), [
-                {"connection": connection, "record_id": record_id, "scored_at": stamp,
-                 "layout": layout, "inputs": inputs} for record_id, inputs in rows])
+            upsert_rows(conn, t.feature_log,
+                        {"connection": connection, "scored_at": stamp, "layout": layout},
+                        ("record_id", "inputs"), rows,
+                        key=("connection", "record_id", "scored_at"))
             last = self._pruned.get(connection)
             prune = last is None or at - last >= PRUNE_EVERY
             if prune:

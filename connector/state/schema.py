@@ -271,7 +271,11 @@ def make_engine(url: str | Path) -> Engine:
 
     SQLite gets WAL (readers never block the writer), a 30 s busy timeout, enforced foreign keys
     and explicit ``BEGIN``/``BEGIN IMMEDIATE`` (see :func:`write_tx`) instead of the driver's own
-    transaction guessing.
+    transaction guessing. PostgreSQL is reached through psycopg 3, which here never prepares
+    statements server-side: PostgreSQL soon plans a prepared statement once for all parameter
+    values, and for a page's id lists over the small, ever-changing staging table that generic
+    plan checked every pending row of the connection against every listed id, at many times
+    the cost of a plan made for the ids at hand.
     """
     text_url = str(url)
     if "://" not in text_url:
@@ -279,7 +283,12 @@ def make_engine(url: str | Path) -> Engine:
         text_url = f"sqlite:///{Path(text_url).expanduser()}"
     try:
         parsed = make_url(text_url)
-        engine = create_engine(parsed, pool_pre_ping=parsed.get_backend_name() != "sqlite")
+        postgres = parsed.get_backend_name() == "postgresql"
+        if postgres and parsed.get_driver_name() != "psycopg":  # bulk.py speaks psycopg 3
+            raise ArgumentError(f"PostgreSQL is reached through psycopg 3, "
+                                f"not {parsed.get_driver_name()}")
+        engine = create_engine(parsed, pool_pre_ping=parsed.get_backend_name() != "sqlite",
+                               connect_args={"prepare_threshold": None} if postgres else {})
     except (ArgumentError, NoSuchModuleError, ImportError) as error:
         raise StateStoreError(f"state store URL {text_url!r}: {error}",
                               "Use a file path, sqlite:///PATH or postgresql+psycopg://... "

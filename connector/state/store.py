@@ -8,18 +8,18 @@ every field value changed. The sync engine records each page in one transaction
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, case, delete, func, literal, select, tuple_, update
+from sqlalchemy import Connection, Engine, case, delete, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from connector.errors import StateStoreError
 from connector.state import schema as t
+from connector.state.bulk import matching, upsert_rows
 from connector.state.feature_log import FeatureLog
 from connector.state.lifecycle import LifecycleOps
 from connector.state.lock import DEFAULT_LEASE_S, ConnectionLock, current_holder
@@ -30,17 +30,11 @@ from connector.state.rows import (
 from connector.state.schema import make_engine, migrate, write_tx
 
 Clock = Callable[[], datetime]
-_CHUNK = 500  # ids per IN (...) clause: well under every backend's bound-parameter limit
 
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC (the store's default clock)."""
     return datetime.now(timezone.utc)
-
-
-def _chunks(items: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 class StateStore(LifecycleOps):
@@ -58,7 +52,7 @@ class StateStore(LifecycleOps):
         except OperationalError as error:
             self.engine.dispose()
             raise StateStoreError(f"cannot open the state store {self.url}: {error.orig}") from None
-        self.feature_log = FeatureLog(self.engine, self._insert)
+        self.feature_log = FeatureLog(self.engine)
         """The logged model inputs of scored open leads (:mod:`connector.state.feature_log`)."""
         self.pilot = PilotStore(self.engine, clock)
         """Control group, callback tasks and webhook deliveries (:mod:`connector.state.pilot`)."""
@@ -150,9 +144,9 @@ class StateStore(LifecycleOps):
         """The stored state of each of ``ids`` that has one."""
         found: dict[str, RecordState] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(ids)):
+            for ids_in in matching(conn, t.records.c.record_id, list(ids)):
                 rows = conn.execute(select(t.records).where(
-                    t.records.c.connection == connection, t.records.c.record_id.in_(chunk)))
+                    t.records.c.connection == connection, ids_in))
                 for row in rows:
                     found[row.record_id] = RecordState(row.record_id, row.fingerprint,
                                                        row.model_version, dict(row.written))
@@ -171,10 +165,9 @@ class StateStore(LifecycleOps):
         """Staged changes of ``ids`` not yet confirmed (left by a run that died mid-write)."""
         found: dict[tuple[str, str], Change] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(ids)):
+            for ids_in in matching(conn, t.pending_changes.c.record_id, list(ids)):
                 rows = conn.execute(select(t.pending_changes).where(
-                    t.pending_changes.c.connection == connection,
-                    t.pending_changes.c.record_id.in_(chunk)))
+                    t.pending_changes.c.connection == connection, ids_in))
                 for row in rows:
                     change = Change(row.record_id, row.field, row.old_value, row.new_value)
                     found[change.key] = change
@@ -198,33 +191,12 @@ class StateStore(LifecycleOps):
 
     def _stage(self, conn: Connection, connection: str, run_id: int, changes: Sequence[Change],
                now: datetime) -> None:
-        """Upsert ``changes`` into the staging table with one driver-level ``executemany``.
-
-        A page stages one row per changed field (a 2,000-lead page: 12,000 rows), and
-        SQLAlchemy's per-row parameter handling cost more than the database itself. The values
-        go through the columns' own bind processors (JSON, UTC timestamps), so they are stored
-        exactly as a Core insert would store them.
-        """
-        table, dialect = t.pending_changes, conn.dialect
-        columns = ("connection", "record_id", "field", "old_value", "new_value", "run_id",
-                   "created_at")
-        if dialect.paramstyle == "qmark":  # SQLite: the columns' own processors (JSON as text)
-            mark = json_mark = "?"
-            old, new = (table.c[name].type.bind_processor(dialect) or (lambda v: v)
-                        for name in ("old_value", "new_value"))
-        elif dialect.paramstyle in ("format", "pyformat"):  # PostgreSQL (psycopg)
-            mark, json_mark = "%s", "CAST(%s AS JSON)"
-            old = new = lambda value: json.dumps(value)  # None as JSON null, as Core stores it
-        else:
-            raise StateStoreError(f"unsupported driver paramstyle {dialect.paramstyle}")
-        created = (table.c.created_at.type.bind_processor(dialect) or (lambda v: v))(now)
-        marks = [mark, mark, mark, json_mark, json_mark, mark, mark]
-        sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(marks)}) "
-               f"ON CONFLICT (connection, record_id, field) DO UPDATE SET "
-               f"old_value = excluded.old_value, new_value = excluded.new_value, "
-               f"run_id = excluded.run_id, created_at = excluded.created_at")
-        conn.exec_driver_sql(sql, [(connection, c.record_id, c.field, old(c.old), new(c.new),
-                                    run_id, created) for c in changes])
+        upsert_rows(conn, t.pending_changes,
+                    {"connection": connection, "run_id": run_id, "created_at": now},
+                    ("record_id", "field", "old_value", "new_value"),
+                    [(c.record_id, c.field, c.old, c.new) for c in changes],
+                    key=("connection", "record_id", "field"),
+                    update=("old_value", "new_value", "run_id", "created_at"))
 
     def record_page(self, connection: str, run_id: int, page: PageRecord) -> None:
         """Record one finished page in a single transaction; see :class:`PageRecord`."""
@@ -233,15 +205,14 @@ class StateStore(LifecycleOps):
             self._confirm(conn, connection, page.confirmed, now)
             touched = sorted({s.record_id for s in page.states} | set(page.seen)
                              | {f.record_id for f in page.failures} | set(page.ended))
-            for chunk in _chunks(touched):
+            for ids_in in matching(conn, t.pending_changes.c.record_id, touched):
                 conn.execute(delete(t.pending_changes).where(
-                    t.pending_changes.c.connection == connection,
-                    t.pending_changes.c.record_id.in_(chunk)))
+                    t.pending_changes.c.connection == connection, ids_in))
             self._upsert_states(conn, connection, run_id, page.states, now)
             self._upsert_failures(conn, connection, run_id, page.failures, now)
-            for chunk in _chunks(sorted(set(page.ended))):
+            for ids_in in matching(conn, t.failures.c.record_id, sorted(set(page.ended))):
                 conn.execute(delete(t.failures).where(t.failures.c.connection == connection,
-                                                      t.failures.c.record_id.in_(chunk)))
+                                                      ids_in))
             if page.cursor is not None:
                 self._set_cursor(conn, connection, *page.cursor)
             self._add_counts(conn, run_id, page.counts, page.api_calls)
@@ -252,37 +223,38 @@ class StateStore(LifecycleOps):
         table, inside the database (``INSERT ... SELECT``): the values never travel through
         Python, which made this the costliest step of a page."""
         pending = t.pending_changes.c
-        wanted = sorted(set(keys))
-        for chunk in _chunks(wanted):
-            # The plain IN on record_id lets the database use the (connection, record_id,
-            # field) index; SQLite scans the whole table for the row-value IN alone, which
-            # made confirming a large page quadratic.
-            where = (pending.connection == connection,
-                     pending.record_id.in_(sorted({record for record, _ in chunk})),
-                     tuple_(pending.record_id, pending.field).in_(chunk))
-            rows = select(pending.id, pending.connection, pending.record_id, pending.field,
-                          pending.old_value, pending.new_value, pending.run_id,
-                          literal(now, t.UTCDateTime())).where(*where)
-            conn.execute(self._insert(t.audit).from_select(
-                ["change_id", "connection", "record_id", "field", "old_value", "new_value",
-                 "run_id", "at"], rows).on_conflict_do_nothing(index_elements=["change_id"]))
-            conn.execute(delete(t.pending_changes).where(*where))
+        by_field: dict[str, set[str]] = {}
+        for record_id, field in keys:
+            by_field.setdefault(field, set()).add(record_id)
+        # One field at a time (a page writes a handful), so that every condition is a plain
+        # equality or id list on the (connection, record_id, field) index: a row-value IN
+        # ((record_id, field), ...) is matched against each candidate row item by item on
+        # both databases, which made confirming a large page quadratic.
+        for field, ids in sorted(by_field.items()):
+            for ids_in in matching(conn, pending.record_id, sorted(ids)):
+                where = (pending.connection == connection, ids_in, pending.field == field)
+                rows = select(pending.id, pending.connection, pending.record_id, pending.field,
+                              pending.old_value, pending.new_value, pending.run_id,
+                              literal(now, t.UTCDateTime())).where(*where)
+                conn.execute(self._insert(t.audit).from_select(
+                    ["change_id", "connection", "record_id", "field", "old_value",
+                     "new_value", "run_id", "at"], rows
+                ).on_conflict_do_nothing(index_elements=["change_id"]))
+                conn.execute(delete(t.pending_changes).where(*where))
 
     def _upsert_states(self, conn: Connection, connection: str, run_id: int,
                        states: Sequence[RecordState], now: datetime) -> None:
         if not states:
             return
-        stmt = self._insert(t.records)
-        conn.execute(stmt.on_conflict_do_update(
-            index_elements=["connection", "record_id"],
-            set_={name: stmt.excluded[name]
-                  for name in ("fingerprint", "model_version", "written", "run_id", "updated_at")}),
-            [{"connection": connection, "record_id": s.record_id, "fingerprint": s.fingerprint,
-              "model_version": s.model_version, "written": s.written, "run_id": run_id,
-              "updated_at": now} for s in states])
-        for chunk in _chunks([s.record_id for s in states]):
+        upsert_rows(conn, t.records,
+                    {"connection": connection, "run_id": run_id, "updated_at": now},
+                    ("record_id", "fingerprint", "model_version", "written"),
+                    [(s.record_id, s.fingerprint, s.model_version, s.written) for s in states],
+                    key=("connection", "record_id"),
+                    update=("fingerprint", "model_version", "written", "run_id", "updated_at"))
+        for ids_in in matching(conn, t.failures.c.record_id, [s.record_id for s in states]):
             conn.execute(delete(t.failures).where(t.failures.c.connection == connection,
-                                                  t.failures.c.record_id.in_(chunk)))
+                                                  ids_in))
 
     def _upsert_failures(self, conn: Connection, connection: str, run_id: int,
                          failures: Sequence[Failure], now: datetime) -> None:
