@@ -33,7 +33,10 @@ inputs, and the new-leads job runs with callback tasks for Hot leads switched on
   latency, ``(pulls + writes + 1) * latency``; concurrency within Salesforce's limits shows as
   a ``wall_ratio`` below 1.
 
-``plan_ran`` says which plan the first sync really ran (HubSpot: list pages and searches, and
+The first sync is timed in a process of its own (the emulator, in the bench's process, stands
+for a remote CRM: its work must not take the connector's interpreter lock), which also reports
+``connector_cpu_s``, the connector's CPU seconds. ``plan_ran`` says which plan the first sync
+really ran (HubSpot: list pages and searches, and
 ``pacer_wait_s``, the seconds its calls waited for room in each rate bucket; Salesforce: REST or
 Bulk API 2.0 jobs). With ``--faults`` the first sync runs under those
 faults and ``wrong_values`` counts open leads whose CRM values differ from a clean run's.
