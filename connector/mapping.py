@@ -8,6 +8,7 @@ plain load. The examples in ``mappings/`` show every key.
 
 from __future__ import annotations
 
+import functools
 import math
 import string
 from pathlib import Path
@@ -46,6 +47,13 @@ def canonical(value: Any) -> str | None:
     compare equal; text is trimmed and case-folded; empty and non-scalar values are None."""
     if value is None or isinstance(value, (list, dict)):
         return None
+    return _canonical_scalar(value)
+
+
+@functools.lru_cache(maxsize=1 << 16, typed=True)
+def _canonical_scalar(value: Any) -> str | None:
+    """:func:`canonical` of a scalar, remembered: every sync fingerprints every record's
+    inputs, mostly a few values repeated (``typed``: True and 1 stay apart)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     number = to_number(value)
@@ -90,9 +98,17 @@ class Condition(_Strict):
                 return False
             return number > self.above if self.above is not None else number < self.below
         if self.equals is not None:
-            return value is not None and value == canonical(self.equals)
-        listed = {canonical(v) for v in (self.in_ if self.in_ is not None else self.not_in)}
-        return value is not None and (value in listed) == (self.in_ is not None)
+            return value is not None and value == self._listed
+        return value is not None and (value in self._listed) == (self.in_ is not None)
+
+    @functools.cached_property
+    def _listed(self) -> str | frozenset[str | None] | None:
+        """The compared values in canonical form, worked out once (a sync tests every
+        record's outcome)."""
+        if self.equals is not None:
+            return canonical(self.equals)
+        listed = self.in_ if self.in_ is not None else self.not_in
+        return frozenset(canonical(v) for v in listed or ())
 
 
 class PointsRule(Condition):

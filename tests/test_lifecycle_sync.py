@@ -102,6 +102,44 @@ def test_deleted_and_merged_records_leave_the_state_and_the_survivor_is_rescored
     assert again.counts.scored == 0 and again.counts.written == 0
 
 
+def test_a_first_sync_asks_for_no_removals_and_dates_the_next_look_from_its_start(
+        models, tmp_path, state):
+    """Nothing known can have left before a first sync: it skips the look (here the CRM's
+    delete log refuses every call, and the first sync still succeeds), and the next sync looks
+    from the first one's start."""
+    with Sandbox(crms=("salesforce",), seed=small_bank(300, open_share=1.0)) as box:
+        setup = prepare(box, "salesforce", tmp_path / "m", trained=models["salesforce"])
+        name = NAMES["salesforce"]
+        box.set_faults("salesforce.deleted:429:1,retryafter:1000")  # beyond any retry wait
+        began = datetime.now(UTC)
+        first = sync(setup, state)
+        assert first.outcome == "ok" and first.counts.pulled == 300
+        look = datetime.fromisoformat(state.get_cursor(name, "removed"))
+        assert began <= look == first.started_at
+        assert sync(setup, state).outcome == "failed"  # the second sync does look
+        box.set_faults("")
+        gone = state.record_ids(name)[0]
+        User(box, "salesforce").delete(gone)
+        assert sync(setup, state).outcome == "ok"
+        assert [e for e, _ in state.removal_events(name, gone)] == ["deleted"]
+
+
+def test_an_unfinished_first_sync_leaves_the_next_look_to_start_from_the_beginning(
+        setup, state):
+    """A first sync cut short (here by a record limit) dates no look: its records are in the
+    state, so the next sync looks as far back as the CRM keeps track."""
+    name = NAMES[setup.crm_name]
+    partial = sync(setup, state, limit=100)
+    assert 0 < partial.counts.pulled < 300
+    assert state.get_cursor(name, "removed") is None
+    gone = state.record_ids(name)[0]
+    User(setup.sandbox, setup.crm_name).delete(gone)
+    assert sync(setup, state).outcome == "ok"
+    assert state.record_states(name, [gone]) == {}
+    assert [e for e, _ in state.removal_events(name, gone)] == [REMOVED_AS[setup.crm_name]]
+    assert state.get_cursor(name, "removed") is not None
+
+
 def test_records_gone_without_a_trace_leave_at_the_daily_maintenance(setup, state):
     """HubSpot's GDPR delete (and a Salesforce record purged past the delete log) shows in no
     listing: the daily reconciliation finds it missing."""

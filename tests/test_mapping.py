@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from connector.errors import MappingError
-from connector.mapping import load_mapping
+from connector.mapping import canonical, load_mapping
 
 MAPPINGS = Path(__file__).resolve().parents[1] / "mappings"
 
@@ -138,3 +138,14 @@ def test_unreadable_file(tmp_path):
     with pytest.raises(MappingError) as caught:
         load_mapping(tmp_path / "absent.yaml")
     assert caught.value.file == str(tmp_path / "absent.yaml")
+
+
+def test_canonical_values_compare_across_crms_and_stay_apart_by_type_when_remembered():
+    for _ in range(2):  # the second round is answered from the remembered values
+        assert canonical(True) == canonical("TRUE") == "true"
+        assert canonical(1) == canonical(1.0) == canonical(" 1 ") == "1.0"
+        assert canonical("1,000") == "1000.0"  # thousands separators
+        assert canonical(True) != canonical(1)
+        assert canonical(" Married ") == "married"
+        assert canonical("") is None and canonical([1]) is None and canonical({"a": 1}) is None
+        assert canonical(float("inf")) == "inf"  # not a finite number: kept as text

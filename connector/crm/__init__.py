@@ -9,6 +9,7 @@ A new CRM is one module implementing :class:`CRM` plus one entry-point line in p
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from importlib.metadata import entry_points
 
@@ -27,8 +28,11 @@ def available_crms() -> list[str]:
     return sorted(ep.name for ep in entry_points(group=GROUP))
 
 
+@functools.cache
 def get_crm(name: str) -> type[CRM]:
-    """The adapter class registered as ``name``; :class:`ConfigError` lists the known ones."""
+    """The adapter class registered as ``name``; :class:`ConfigError` lists the known ones.
+    Looked up once per process (reading the installed packages' entry points takes tens of
+    milliseconds, and a fleet worker opens a client per connection)."""
     found = entry_points(group=GROUP, name=name)
     if not found:
         raise ConfigError(f"no CRM adapter called {name!r} (installed: "

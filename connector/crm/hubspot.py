@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 import urllib3
 from hubspot import HubSpot
 from hubspot.crm.objects import (
-    BatchInputSimplePublicObjectBatchInput, BatchReadInputSimplePublicObjectId, Filter,
-    FilterGroup, PublicObjectSearchRequest, SimplePublicObjectBatchInput, SimplePublicObjectId)
+    BatchReadInputSimplePublicObjectId, Filter, FilterGroup, PublicObjectSearchRequest,
+    SimplePublicObjectId)
 from hubspot.crm.associations.v4.exceptions import ApiException as AssociationsApiException
 from hubspot.crm.objects.exceptions import ApiException as ObjectsApiException
 from hubspot.crm.objects.tasks.exceptions import ApiException as TasksApiException
@@ -403,20 +403,21 @@ class HubSpotCRM:
             return self._isolate(writes[:middle]) + self._isolate(writes[middle:])
 
     def _update(self, writes: list[RecordWrite]) -> list[WriteResult]:
-        body = BatchInputSimplePublicObjectBatchInput(inputs=[
-            SimplePublicObjectBatchInput(id=w.record_id,
-                                         properties={k: wire_text(v, null="")
-                                                     for k, v in w.values.items()})
-            for w in writes])
+        # The body as plain JSON and the answer read raw (``request(raw=True)``): only ids,
+        # categories and messages are wanted back, not 100 record objects with parsed dates.
+        body = {"inputs": [{"id": w.record_id,
+                            "properties": {k: wire_text(v, null="") for k, v in w.values.items()}}
+                           for w in writes]}
         data = self.request(partial(self.batch_api.update_with_http_info, self.object_name, body),
-                            table=WRITE_ERRORS)
-        written = {record.id for record in data.results or ()}
+                            table=WRITE_ERRORS, raw=True)
+        written = {record["id"] for record in data.get("results") or ()}
         failed: dict[str, WriteResult] = {}
-        for error in getattr(data, "errors", None) or ():  # a 207: some records refused
-            for record_id in (error.context or {}).get("ids", ()):
+        for error in data.get("errors") or ():  # a 207: some records refused
+            category = error.get("category")
+            for record_id in (error.get("context") or {}).get("ids", ()):
                 failed[record_id] = WriteResult(
-                    record_id, ok=False, code=error.category, reason=error.message,
-                    transient=error.category not in FINAL_RECORD_CATEGORIES)
+                    record_id, ok=False, code=category, reason=error.get("message"),
+                    transient=category not in FINAL_RECORD_CATEGORIES)
         return [WriteResult(w.record_id, ok=True) if w.record_id in written else
                 failed.get(w.record_id) or WriteResult(
                     w.record_id, ok=False, code="NOT_CONFIRMED", transient=True,

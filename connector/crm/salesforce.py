@@ -148,8 +148,11 @@ class SalesforceCRM:
     def _login(self) -> None:
         token = fetch_token(self.session, self.connection, self._credentials)
         self._user_id = token.user_id
+        # Plain dicts, not the SDK's default OrderedDict: parsing a 2,000-record page takes
+        # about half the time, and every record becomes a plain dict anyway.
         self._sf = Salesforce(instance_url=token.instance_url, session_id=token.access_token,
-                              session=self.session, version=self.connection.api_version)
+                              session=self.session, version=self.connection.api_version,
+                              object_pairs_hook=dict)
 
     def _before_send(self, request: requests.PreparedRequest) -> None:
         if "/services/data/" in (request.path_url or ""):  # token calls cost no allowance

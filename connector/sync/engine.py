@@ -434,6 +434,9 @@ def run_sync(connection: str | ConnectionConfig, crm: CRM, model: Model, mapping
             summary.outcome = run.execute(proving.pages(pull(cursor, run.fields), run.fields,
                                                         cursor, releases=not new_leads))
             proving.finish()
+            if summary.outcome == "ok":
+                stored = state.get_cursor(name, CHANGED)
+                life.date_first_look(Cursor.from_json(stored) if stored else None, started)
         except LeadscoreError as error:
             summary.outcome = "stopped" if isinstance(error, StopRunError) else "failed"
             summary.message, summary.error = error.message, error

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import redis
 from celery import Celery
+from celery.signals import worker_process_init
 
 from connector.config import CONFIG_ENV, Config, ConnectionConfig, load_config
 from connector.errors import ConfigError, ConnectionLockedError
@@ -151,10 +152,20 @@ def worker_argv(config: Config, *, concurrency: int, hostname: str | None = None
             f"--hostname={hostname or 'leadscore-' + uuid.uuid4().hex[:6]}@%h"]
 
 
+def _open_at_start(**_signal) -> None:
+    """A pool process opens its runtime (config, state store) as it starts, not in its first
+    task: a fleet starting up takes its first tasks at full speed."""
+    try:
+        _current()
+    except Exception as error:  # the first task opens it again and fails with the cause
+        log.warning("worker process could not open its runtime yet: %s", error)
+
+
 def start_worker(config_path: str | Path | None, *, concurrency: int = 1) -> None:
     """``leadscore worker``: run Celery worker processes until stopped (SIGTERM: warm stop)."""
     config = load_config(config_path)
     os.environ[CONFIG_ENV] = str(config.path)  # the pool's processes load it
+    worker_process_init.connect(_open_at_start, weak=False)
     make_app(config).worker_main(worker_argv(config, concurrency=concurrency))
 
 

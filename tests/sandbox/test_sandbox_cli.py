@@ -1,6 +1,7 @@
 """`leadscore sandbox`: foreground process, JSON facts on the first line, clean stop."""
 
 import json
+import random
 import signal
 import subprocess
 import sys
@@ -71,11 +72,28 @@ def test_bad_seed_files_are_one_line_naming_row_and_column(tmp_path, capsys):
         assert len(err.splitlines()) == 2 and len(err) < 700  # the error and its hint
 
 
-def test_sandbox_serves_on_the_port_asked_for(tmp_path):
+def _free_port_pair() -> int:
+    """A port free together with the next one (the sandbox serves HubSpot on ``port + 1``),
+    below Linux's ephemeral range: a port the system picked for us lies inside it, where a
+    client connection of a concurrent test can take ``port + 1`` before the sandbox does."""
     from connector.sandbox.server import bind_socket
-    probe = bind_socket(0)
-    port = probe.getsockname()[1]
-    probe.close()
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20_000, 32_000)
+        probes = []
+        try:
+            probes += [bind_socket(port), bind_socket(port + 1)]
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+        return port
+    raise RuntimeError("no two consecutive free ports between 20000 and 32000")
+
+
+def test_sandbox_serves_on_the_port_asked_for(tmp_path):
+    port = _free_port_pair()
     proc = subprocess.Popen(
         [sys.executable, "-m", "connector", "sandbox", "--seed", "none", "--json", "--port",
          str(port), "--dir", str(tmp_path / "sb")], stdout=subprocess.PIPE, text=True)
@@ -93,10 +111,7 @@ def test_init_and_sandbox_with_hubspot_over_tls(tmp_path):
     reaches the emulator over https, trusting the sandbox's CA through the config's ca_file."""
     from connector.config import load_config
     from connector.crm import open_crm
-    from connector.sandbox.server import bind_socket
-    probe = bind_socket(0)
-    port = probe.getsockname()[1]
-    probe.close()
+    port = _free_port_pair()
     assert main(["init", "--dir", str(tmp_path), "--sandbox", "--port", str(port),
                  "--hubspot-tls"]) == 0
     proc = subprocess.Popen(
