@@ -40,6 +40,7 @@ from celery import Celery
 from celery.signals import worker_process_init
 
 from connector.config import CONFIG_ENV, Config, ConnectionConfig, load_config
+from connector.crm import available_crms, get_crm
 from connector.errors import ConfigError, ConnectionLockedError
 from connector.state import StateStore
 from connector.sync.schedule import ConnectionWorker
@@ -165,6 +166,8 @@ def start_worker(config_path: str | Path | None, *, concurrency: int = 1) -> Non
     """``leadscore worker``: run Celery worker processes until stopped (SIGTERM: warm stop)."""
     config = load_config(config_path)
     os.environ[CONFIG_ENV] = str(config.path)  # the pool's processes load it
+    for name in available_crms():  # imported once here, inherited by every forked pool process
+        get_crm(name)
     worker_process_init.connect(_open_at_start, weak=False)
     make_app(config).worker_main(worker_argv(config, concurrency=concurrency))
 
