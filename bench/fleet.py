@@ -6,7 +6,8 @@
 Half the orgs are Salesforce, half HubSpot (each sandbox serves one of each), seeded with the
 bank data (20% open). For every worker count the orgs are freshly seeded, one sync per org is
 enqueued at once, and the wall time runs until every org's sync is recorded in the shared
-PostgreSQL state. Prints one JSON object: per worker count the wall time and leads synced per
+PostgreSQL state (a schema of its own per round, dropped afterwards, so no round writes into
+what earlier ones left). Prints one JSON object: per worker count the wall time and leads synced per
 second, and the speed-up over one worker. The work is I/O bound (100 ms per call), so the goal
 is at least 3x at 4 workers; on a shared 2-core machine the scoring and the emulators' own CPU
 cap it. Needs a Redis broker and PostgreSQL (defaults: ``LEADSCORE_TEST_REDIS_URL`` and
@@ -25,7 +26,8 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +36,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from sync_support import (  # noqa: E402
     MAPPINGS, environ, prepare, reach_toml, small_bank, trained_model,
 )
+
+from sqlalchemy import create_engine, make_url  # noqa: E402
 
 from connector.config import load_config  # noqa: E402
 from connector.sandbox import Sandbox  # noqa: E402
@@ -54,10 +58,27 @@ def write_config(folder: Path, orgs: dict, models: dict, broker: str, state: str
     return path
 
 
+@contextmanager
+def fresh_schema(state_url: str, name: str) -> Iterator[str]:
+    """The state URL with its own PostgreSQL schema ``name``, dropped afterwards: every round
+    starts on an empty state store, as a new fleet does, whatever earlier runs left."""
+    admin = create_engine(state_url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {name}")
+    try:
+        yield make_url(state_url).update_query_dict(
+            {"options": f"-csearch_path={name}"}).render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {name} CASCADE")
+        admin.dispose()
+
+
 def one_round(workers: int, args, models: dict, folder: Path) -> dict:
     """Seed the orgs, enqueue one sync each, run ``workers`` worker processes until done."""
     tag = uuid.uuid4().hex[:6]
     with ExitStack() as stack:
+        state_url = stack.enter_context(fresh_schema(args.state_url, f"bench_fleet_{tag}"))
         orgs = {}
         for index in range(args.orgs // 2):
             box = stack.enter_context(Sandbox(seed=small_bank(args.leads),
@@ -66,7 +87,7 @@ def one_round(workers: int, args, models: dict, folder: Path) -> dict:
                 prepare(box, crm, folder / "unused", trained=models[crm])
                 orgs[f"{crm[:2]}{index}x{tag}"] = (crm, box)
         config = load_config(write_config(folder / tag, orgs, models, args.broker_url,
-                                          args.state_url))
+                                          state_url))
         processes = []
         log = (folder / f"workers-{tag}.log").open("ab")
         for _ in range(workers):
@@ -84,7 +105,7 @@ def one_round(workers: int, args, models: dict, folder: Path) -> dict:
             dispatcher = Dispatcher(config)
             for name in orgs:
                 dispatcher.enqueue(name, "sync")
-            with StateStore(args.state_url) as state:
+            with StateStore(state_url) as state:
                 pending = set(orgs)
                 while pending and time.perf_counter() - began < args.timeout_s:
                     pending = {n for n in pending if not any(
