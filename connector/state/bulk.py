@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 IN_LIST = 500  # ids per IN (...) list: well under SQLite's bound-parameter limit
 
 
-def matching(conn: Connection, column: Column, ids: Sequence[str]
+def matching(conn: Connection, column: Column, ids: Sequence[str] | Sequence[int]
              ) -> Iterator[ColumnElement[bool]]:
     """Conditions that together select the rows whose ``column`` is one of ``ids``, one per
     statement to run (none without ids): ``column = ANY(array)`` on PostgreSQL (planned for

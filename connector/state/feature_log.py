@@ -26,11 +26,10 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, select
 
 from connector.state import schema as t
-from connector.state.bulk import upsert_rows
+from connector.state.bulk import matching, upsert_rows
 from connector.state.schema import write_tx
 
 PRUNE_EVERY = timedelta(days=1)
-_CHUNK = 500  # ids per IN (...) clause
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)  # one encoder for every row
 
 
@@ -111,8 +110,7 @@ class FeatureLog:
             query = select(log.c.record_id, log.c.scored_at, log.c.layout, log.c.inputs).where(
                 log.c.connection == connection)
             batches = ([query] if ids is None else
-                       [query.where(log.c.record_id.in_(ids[i:i + _CHUNK]))
-                        for i in range(0, len(ids), _CHUNK)])
+                       [query.where(ids_in) for ids_in in matching(conn, log.c.record_id, ids)])
             found: dict[str, list[LoggedInputs]] = {}
             for batch in batches:
                 for row in conn.execute(batch.order_by(log.c.record_id, log.c.scored_at)):
@@ -132,8 +130,7 @@ class FeatureLog:
         """Erase every entry of ``record_ids``; returns how many went."""
         gone = 0
         with write_tx(self.engine) as conn:
-            for start in range(0, len(record_ids), _CHUNK):
+            for ids_in in matching(conn, t.feature_log.c.record_id, list(record_ids)):
                 gone += conn.execute(delete(t.feature_log).where(
-                    t.feature_log.c.connection == connection,
-                    t.feature_log.c.record_id.in_(record_ids[start:start + _CHUNK]))).rowcount
+                    t.feature_log.c.connection == connection, ids_in)).rowcount
         return gone

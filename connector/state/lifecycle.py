@@ -19,24 +19,20 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, delete, func, or_, select, update
 
 from connector.state import schema as t
+from connector.state.bulk import matching
 from connector.state.schema import write_tx
 
-_CHUNK = 500
 SALT_KEY = "record_hash_salt"
 # Rows that hold a record id, per table: what forget() and remove_records() clear.
 ID_TABLES = (t.records, t.failures, t.pending_changes, t.audit, t.feature_log, t.pilot_leads,
              t.callback_tasks)
 
-
-def _chunks(items: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 class LifecycleOps:
@@ -67,9 +63,9 @@ class LifecycleOps:
         now = self.clock()
         c = t.failures.c
         with write_tx(self.engine) as conn:
-            for chunk in _chunks(sorted(set(ids))):
+            for ids_in in matching(conn, c.record_id, sorted(set(ids))):
                 conn.execute(update(t.failures).where(
-                    c.connection == connection, c.record_id.in_(chunk),
+                    c.connection == connection, ids_in,
                     or_(c.run_id.is_(None), c.run_id != run_id))
                     .values(attempts=c.attempts + 1, run_id=run_id, last_at=now))
 
@@ -91,10 +87,9 @@ class LifecycleOps:
         """Forget the input fingerprints of ``ids`` so the next pull rescores them (a merge
         survivor: its inputs may be the same, its history is not)."""
         with write_tx(self.engine) as conn:
-            for chunk in _chunks(sorted(set(ids))):
-                conn.execute(update(t.records).where(
-                    t.records.c.connection == connection, t.records.c.record_id.in_(chunk))
-                    .values(fingerprint=""))
+            for ids_in in matching(conn, t.records.c.record_id, sorted(set(ids))):
+                conn.execute(update(t.records).where(t.records.c.connection == connection, ids_in)
+                             .values(fingerprint=""))
 
     # -- removed records and erasure ---------------------------------------------------------
 
@@ -102,22 +97,19 @@ class LifecycleOps:
                        run_id: int | None = None) -> int:
         """Drop every row of each ``(record_id, event)`` in ``removed`` and keep one
         erasure-safe row per record leadscore knew; returns how many it knew. Idempotent."""
-        known = 0
         now = self.clock()
         self._salt()  # read (or made) before the write transaction, which must not nest
+        events = dict(removed)
         with write_tx(self.engine) as conn:
-            for chunk in _chunks(list(dict(removed).items())):
-                ids = [record_id for record_id, _ in chunk]
-                held = self._held_ids(conn, connection, ids)
-                self._delete_ids(conn, connection, ids)
-                rows = [{"connection": connection, "record_hash": self.record_hash(connection, i),
-                         "event": event, "at": now, "run_id": run_id}
-                        for i, event in chunk if i in held]
-                if rows:
-                    conn.execute(self._insert(t.removed_records).on_conflict_do_nothing(
-                        index_elements=["connection", "record_hash", "event"]), rows)
-                known += len(rows)
-        return known
+            held = self._held_ids(conn, connection, list(events))
+            self._delete_ids(conn, connection, list(events))
+            rows = [{"connection": connection, "record_hash": self.record_hash(connection, i),
+                     "event": event, "at": now, "run_id": run_id}
+                    for i, event in events.items() if i in held]
+            if rows:
+                conn.execute(self._insert(t.removed_records).on_conflict_do_nothing(
+                    index_elements=["connection", "record_hash", "event"]), rows)
+        return len(rows)
 
     def forget(self, connection: str, ids: Sequence[str]) -> dict[str, int]:
         """Erase every row holding one of ``ids`` (state, failures, staged changes, audit);
@@ -154,24 +146,25 @@ class LifecycleOps:
     def _held_ids(self, conn: Connection, connection: str, ids: Sequence[str]) -> set[str]:
         held: set[str] = set()
         for table in ID_TABLES:
-            held |= set(conn.execute(select(table.c.record_id).where(
-                table.c.connection == connection, table.c.record_id.in_(ids))).scalars())
+            for ids_in in matching(conn, table.c.record_id, ids):
+                held |= set(conn.execute(select(table.c.record_id).where(
+                    table.c.connection == connection, ids_in)).scalars())
         return held
 
     def _delete_ids(self, conn: Connection, connection: str, ids: list[str]) -> dict[str, int]:
         self._scrub_cursors(conn, connection, set(ids))
         counts = dict.fromkeys((table.name for table in ID_TABLES), 0)
         counts["webhook_outbox"] = 0
-        for chunk in _chunks(ids):
+        for ids_in in matching(conn, t.callback_tasks.c.record_id, ids):
             # a callback's webhook payload names the lead: it goes with the callback row
             callbacks = select(t.callback_tasks.c.id).where(
-                t.callback_tasks.c.connection == connection,
-                t.callback_tasks.c.record_id.in_(chunk))
+                t.callback_tasks.c.connection == connection, ids_in)
             counts["webhook_outbox"] += conn.execute(delete(t.webhook_outbox).where(
                 t.webhook_outbox.c.callback_id.in_(callbacks))).rowcount
-            for table in ID_TABLES:
+        for table in ID_TABLES:
+            for ids_in in matching(conn, table.c.record_id, ids):
                 counts[table.name] += conn.execute(delete(table).where(
-                    table.c.connection == connection, table.c.record_id.in_(chunk))).rowcount
+                    table.c.connection == connection, ids_in)).rowcount
         return counts
 
     @staticmethod

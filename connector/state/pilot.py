@@ -17,9 +17,9 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.state import schema as t
+from connector.state.bulk import matching
 from connector.state.schema import write_tx
 
-_CHUNK = 500
 OPEN = ("staged", "sending")
 
 
@@ -56,11 +56,6 @@ class Callback:
     code: str | None = None
     reason: str | None = None
     staged_at: datetime | None = None
-
-
-def _chunks(items: Sequence, size: int = _CHUNK):
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 class PilotStore:
@@ -107,10 +102,10 @@ class PilotStore:
         """Those of ``ids`` recorded as control leads whose scores were never written."""
         c, found = t.pilot_leads.c, set()
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(ids)):
+            for ids_in in matching(conn, c.record_id, list(ids)):
                 found.update(conn.execute(select(c.record_id).where(
                     c.connection == connection, c.grp == "control", c.released_at.is_(None),
-                    c.record_id.in_(chunk))).scalars())
+                    ids_in)).scalars())
         return found
 
     def unreleased_control(self, connection: str, *, limit: int | None = None) -> list[str]:
@@ -125,10 +120,9 @@ class PilotStore:
         """Note that the scores of control leads ``ids`` have now been written."""
         c, now = t.pilot_leads.c, self.clock()
         with write_tx(self.engine) as conn:
-            for chunk in _chunks(list(ids)):
-                conn.execute(update(t.pilot_leads).where(
-                    c.connection == connection, c.record_id.in_(chunk))
-                    .values(released_at=now, updated_at=now))
+            for ids_in in matching(conn, c.record_id, list(ids)):
+                conn.execute(update(t.pilot_leads).where(c.connection == connection, ids_in)
+                             .values(released_at=now, updated_at=now))
 
     def group_sizes(self, connection: str) -> dict[str, int]:
         """``{"control": n, "scored": n, "released": n}`` (released: control leads written
@@ -151,9 +145,9 @@ class PilotStore:
         was recorded), which the next tier entry is keyed by."""
         c, found = t.records.c, {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(list(ids)):
+            for ids_in in matching(conn, c.record_id, list(ids)):
                 for row in conn.execute(select(c.record_id, c.run_id, c.updated_at).where(
-                        c.connection == connection, c.record_id.in_(chunk))):
+                        c.connection == connection, ids_in)):
                     found[row.record_id] = f"{row.run_id}@{row.updated_at.isoformat()}"
         return found
 
@@ -183,16 +177,16 @@ class PilotStore:
             if ids is None:
                 rows = list(conn.execute(query.order_by(c.id).limit(limit)))
             else:
-                rows = [r for chunk in _chunks(list(ids))
-                        for r in conn.execute(query.where(c.record_id.in_(chunk)))]
+                rows = [r for ids_in in matching(conn, c.record_id, list(ids))
+                        for r in conn.execute(query.where(ids_in))]
         return [_callback(r) for r in sorted(rows, key=lambda r: r.id)]
 
     def mark_sending(self, ids: Sequence[int]) -> None:
         """Before the CRM call: from now on the task may exist, so look before re-creating."""
         c = t.callback_tasks.c
         with write_tx(self.engine) as conn:
-            for chunk in _chunks(list(ids)):
-                conn.execute(update(t.callback_tasks).where(c.id.in_(chunk))
+            for ids_in in matching(conn, c.id, list(ids)):
+                conn.execute(update(t.callback_tasks).where(ids_in)
                              .values(status="sending", attempts=c.attempts + 1))
 
     def settle(self, outcomes: Sequence[tuple[int, str, dict[str, Any]]]) -> None:
