@@ -65,8 +65,9 @@ class Lifecycle:
 
         A first sync (no look yet, no record known) skips the look: nothing known can have
         left, and the look would only date itself (on HubSpot a page of the recycle bin and a
-        search before the first record is read). :meth:`date_first_look` dates it once the sweep is
-        complete; until then every run is a first sync again or looks from the beginning."""
+        search before the first record is read). :meth:`date_first_look` dates it once the
+        sweep is complete; until then every run is a first sync again or looks from the
+        beginning."""
         stored = self.state.get_cursor(self.name, REMOVALS_STREAM)
         if stored is None and not self.state.record_count(self.name):
             self.deferred = True
