@@ -192,7 +192,9 @@ def first_syncs(setup, state, state_path: Path, faults: str) -> dict:
     child = subprocess.run(
         [sys.executable, "-c", FIRST_CHILD, str(ROOT / "tests"),
          setup.connection.model_dump_json(), str(setup.model_dir), str(state_path)],
-        capture_output=True, text=True, check=True)
+        capture_output=True, text=True)
+    if child.returncode:
+        sys.exit(f"the first sync's process failed:\n{child.stderr}")
     timed = json.loads(child.stdout.strip().splitlines()[-1])
     stats = store.stats()
     setup.sandbox.set_faults("")

@@ -47,13 +47,20 @@ def canonical(value: Any) -> str | None:
     compare equal; text is trimmed and case-folded; empty and non-scalar values are None."""
     if value is None or isinstance(value, (list, dict)):
         return None
+    if isinstance(value, float) or (isinstance(value, str) and len(value) > _REMEMBERED_TEXT):
+        return _canonical_scalar.__wrapped__(value)
     return _canonical_scalar(value)
 
 
-@functools.lru_cache(maxsize=1 << 16, typed=True)
+_REMEMBERED_TEXT = 64
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
 def _canonical_scalar(value: Any) -> str | None:
-    """:func:`canonical` of a scalar, remembered: every sync fingerprints every record's
-    inputs, mostly a few values repeated (``typed``: True and 1 stay apart)."""
+    """:func:`canonical` of a scalar, remembered for the short values that repeat: every sync
+    fingerprints every record's inputs, mostly a few categories, flags and counts (``typed``:
+    True and 1 stay apart). Not floats (0.0 and -0.0 share a slot but not a text) nor long
+    text (it rarely repeats, and a person's free text must not linger in a worker)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     number = to_number(value)
@@ -98,17 +105,17 @@ class Condition(_Strict):
                 return False
             return number > self.above if self.above is not None else number < self.below
         if self.equals is not None:
-            return value is not None and value == self._listed
-        return value is not None and (value in self._listed) == (self.in_ is not None)
+            return value is not None and value == self._compared
+        return value is not None and (value in self._compared) == (self.in_ is not None)
 
     @functools.cached_property
-    def _listed(self) -> str | frozenset[str | None] | None:
-        """The compared values in canonical form, worked out once (a sync tests every
-        record's outcome)."""
+    def _compared(self) -> str | frozenset[str | None] | None:
+        """The ``equals`` value, or the ``in`` / ``not_in`` set, in canonical form, worked out
+        once (a sync tests every record's outcome; conditions are never changed in place)."""
         if self.equals is not None:
             return canonical(self.equals)
-        listed = self.in_ if self.in_ is not None else self.not_in
-        return frozenset(canonical(v) for v in listed or ())
+        return frozenset(canonical(v) for v in (self.in_ if self.in_ is not None
+                                                 else self.not_in))
 
 
 class PointsRule(Condition):

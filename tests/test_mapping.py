@@ -149,3 +149,4 @@ def test_canonical_values_compare_across_crms_and_stay_apart_by_type_when_rememb
         assert canonical(" Married ") == "married"
         assert canonical("") is None and canonical([1]) is None and canonical({"a": 1}) is None
         assert canonical(float("inf")) == "inf"  # not a finite number: kept as text
+        assert canonical(-0.0) == "-0.0" and canonical(0.0) == "0.0"  # equal keys, not texts

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import Text, cast, select
+from sqlalchemy.exc import DataError
 from test_state import T0, Clock, clock, state_url, store  # noqa: F401 (fixtures)
 
 from connector.errors import StateStoreError
@@ -99,12 +100,27 @@ def test_postgresql_statements_are_planned_for_their_values(store):
     """psycopg would prepare a statement run five times, and PostgreSQL would then soon plan
     it once for every value; the state store's connections prepare nothing."""
     if store.engine.dialect.name != "postgresql":
-        return  # SQLite plans every statement for its values
+        pytest.skip("SQLite plans every statement for its values")
     with store.engine.connect() as conn:
         for _ in range(8):
             conn.execute(select(t.records.c.record_id).where(t.records.c.connection == "sf"))
         prepared = conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements").scalar()
     assert prepared == 0
+
+
+def test_a_value_too_long_for_its_column_is_refused_not_cut(store):
+    """The page statements cast to each column's type without its length: a cast to
+    VARCHAR(255) would keep the first 255 characters silently."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite does not enforce string lengths")
+    long_id = "00Q" + "x" * 400
+    run = store.start_run("sf", "sync")
+    with pytest.raises(DataError, match="too long"):
+        store.stage_changes("sf", run, [Change(long_id, "score", None, 1)])
+    with pytest.raises(DataError, match="too long"):
+        store.record_page("sf", run, PageRecord(
+            states=[RecordState(long_id, "f", "m", {"score": 1})]))
+    assert store.record_states("sf", [long_id]) == {} and store.pending("sf", [long_id]) == {}
 
 
 def test_postgresql_is_reached_through_psycopg_3_only():

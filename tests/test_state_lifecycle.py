@@ -47,6 +47,18 @@ def test_a_rewind_counts_one_attempt_per_run(store, clock):
     assert store.exhausted_count("sf", 5) == 1
 
 
+def test_holds_any_sees_a_record_held_only_by_a_failure_and_not_after_forget(store, clock):
+    """A first sync skips the removals look only when nothing of any record is held: a write
+    refused for every record leaves failures, and no state."""
+    run = store.start_run("sf", "sync")
+    assert not store.holds_any("sf")
+    store.record_page("sf", run, PageRecord(failures=[Failure("00Qrefused", "locked", "X")]))
+    assert store.record_count("sf") == 0 and store.holds_any("sf")
+    assert not store.holds_any("other")
+    store.forget("sf", ["00Qrefused"])
+    assert not store.holds_any("sf")
+
+
 def test_a_rewind_keeps_an_unfinished_sweep_in_place(store, clock):
     """A sweep that has not finished may still have to read records older than a failure (a
     HubSpot sweep goes by id): the rewind keeps its place, and rewinds once it completes."""

@@ -8,10 +8,10 @@ parses a query text with more than 50 parameters anew each time. So PostgreSQL g
 parameter per column (:func:`upsert_rows`) or per id list (:func:`matching`), and one statement.
 SQLite runs in process and has neither cost: it keeps its ``executemany`` and ``IN`` lists.
 
-Every value goes through its column's bind processor (JSON as text, timezone-aware timestamps
-as naive UTC), as SQLAlchemy Core applies it, so rows are stored exactly as a Core insert
-stores them; the SQL is written here because Core's per-row parameter handling cost more than
-the database itself.
+Every value goes through its column's bind processor (JSON as the driver's JSON value,
+timezone-aware timestamps as naive UTC), as SQLAlchemy Core applies it, so rows are stored
+exactly as a Core insert stores them; the SQL is written here because Core's per-row parameter
+handling cost more than the database itself.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Connection, Table, any_, bindparam
+from sqlalchemy import Column, ColumnElement, Connection, String, Table, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import TypeEngine
 
 IN_LIST = 500  # ids per IN (...) list: well under SQLite's bound-parameter limit
 
@@ -34,7 +35,7 @@ def matching(conn: Connection, column: Column, ids: Sequence[str] | Sequence[int
     if not ids:
         return
     if conn.dialect.name == "postgresql":
-        yield column == any_(bindparam(None, list(ids), type_=ARRAY(column.type)))
+        yield column == any_(bindparam(None, list(ids), type_=ARRAY(_unsized(column.type))))
         return
     for start in range(0, len(ids), IN_LIST):
         yield column.in_(ids[start:start + IN_LIST])
@@ -71,9 +72,10 @@ def upsert_rows(conn: Connection, table: Table, shared: Mapping[str, Any],
     if dialect.name == "postgresql":
         # %b: psycopg sends the values in binary form (as text it escapes each array element
         # with regular expressions, several times slower); the casts give each value its
-        # column's type, as Core's do.
+        # column's type without a length, as Core's do (a cast to VARCHAR(n) would cut a
+        # longer value silently, where the insert refuses it).
         def cast(name: str, suffix: str = "") -> str:
-            return f"CAST(%b AS {table.c[name].type.compile(dialect=dialect)}{suffix})"
+            return f"CAST(%b AS {_unsized(table.c[name].type).compile(dialect=dialect)}{suffix})"
 
         arrays = [[process(row[i]) for row in rows] if process else [row[i] for row in rows]
                   for i, process in enumerate(processors)]
@@ -86,3 +88,9 @@ def upsert_rows(conn: Connection, table: Table, shared: Mapping[str, Any],
         conn.exec_driver_sql(f"{head}VALUES ({marks}){tail}", [
             fixed + tuple(process(value) if process else value
                           for process, value in zip(processors, row)) for row in rows])
+
+
+def _unsized(column_type: TypeEngine) -> TypeEngine:
+    """``column_type`` without its length (``VARCHAR(255)`` -> ``VARCHAR``): a cast to a sized
+    string cuts longer values silently, so SQLAlchemy leaves the length out of its own casts."""
+    return String() if isinstance(column_type, String) and column_type.length else column_type

@@ -34,7 +34,6 @@ ID_TABLES = (t.records, t.failures, t.pending_changes, t.audit, t.feature_log, t
              t.callback_tasks)
 
 
-
 class LifecycleOps:
     """Mixed into :class:`~connector.state.store.StateStore` (uses its engine, clock and
     ``_insert``)."""
@@ -142,6 +141,13 @@ class LifecycleOps:
                 c.connection == connection,
                 c.record_hash == self.record_hash(connection, record_id)).order_by(c.id))
             return [(row.event, row.at) for row in rows]
+
+    def holds_any(self, connection: str) -> bool:
+        """Whether any row holds a record of ``connection`` (a state, a failure, a staged
+        change, an audit row, logged inputs, a pilot or callback row)."""
+        with self.engine.connect() as conn:
+            return any(conn.execute(select(table.c.record_id).where(
+                table.c.connection == connection).limit(1)).first() for table in ID_TABLES)
 
     def _held_ids(self, conn: Connection, connection: str, ids: Sequence[str]) -> set[str]:
         held: set[str] = set()

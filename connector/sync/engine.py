@@ -422,7 +422,7 @@ def run_sync(connection: str | ConnectionConfig, crm: CRM, model: Model, mapping
         try:
             life = Lifecycle(state, name, run_id, mapping)
             if stream == CHANGED and not dry_run:
-                life.apply_removals(crm)  # before the failures are read: removals end some
+                life.apply_removals(crm, started)  # before the failures are read: removals end some
             cursor = _start_cursor(state, life, stream, started, full=full, dry_run=dry_run)
             proving = Proving(connection, mapping, crm, state, run_id, clock, dry_run=dry_run)
             run = SyncRun(summary, crm, model, mapping, state, stream=stream, force=full,
@@ -434,9 +434,6 @@ def run_sync(connection: str | ConnectionConfig, crm: CRM, model: Model, mapping
             summary.outcome = run.execute(proving.pages(pull(cursor, run.fields), run.fields,
                                                         cursor, releases=not new_leads))
             proving.finish()
-            if summary.outcome == "ok":
-                stored = state.get_cursor(name, CHANGED)
-                life.date_first_look(Cursor.from_json(stored) if stored else None, started)
         except LeadscoreError as error:
             summary.outcome = "stopped" if isinstance(error, StopRunError) else "failed"
             summary.message, summary.error = error.message, error

@@ -40,8 +40,8 @@ from celery import Celery
 from celery.signals import worker_process_init
 
 from connector.config import CONFIG_ENV, Config, ConnectionConfig, load_config
-from connector.crm import available_crms, get_crm
-from connector.errors import ConfigError, ConnectionLockedError
+from connector.crm import get_crm
+from connector.errors import ConfigError, ConnectionLockedError, LeadscoreError
 from connector.state import StateStore
 from connector.sync.schedule import ConnectionWorker
 
@@ -153,22 +153,22 @@ def worker_argv(config: Config, *, concurrency: int, hostname: str | None = None
             f"--hostname={hostname or 'leadscore-' + uuid.uuid4().hex[:6]}@%h"]
 
 
+@worker_process_init.connect
 def _open_at_start(**_signal) -> None:
     """A pool process opens its runtime (config, state store) as it starts, not in its first
     task: a fleet starting up takes its first tasks at full speed."""
     try:
         _current()
-    except Exception as error:  # the first task opens it again and fails with the cause
-        log.warning("worker process could not open its runtime yet: %s", error)
+    except LeadscoreError as error:  # the first task opens it again and fails with the cause
+        log.warning("worker process could not open its runtime yet: %s", error.message)
 
 
 def start_worker(config_path: str | Path | None, *, concurrency: int = 1) -> None:
     """``leadscore worker``: run Celery worker processes until stopped (SIGTERM: warm stop)."""
     config = load_config(config_path)
     os.environ[CONFIG_ENV] = str(config.path)  # the pool's processes load it
-    for name in available_crms():  # imported once here, inherited by every forked pool process
-        get_crm(name)
-    worker_process_init.connect(_open_at_start, weak=False)
+    for crm in {connection.crm for connection in config.connections.values()}:
+        get_crm(crm)  # imported once here (with its SDK), inherited by every forked pool process
     make_app(config).worker_main(worker_argv(config, concurrency=concurrency))
 
 

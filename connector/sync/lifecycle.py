@@ -53,24 +53,23 @@ class Lifecycle:
     mapping: Mapping
     removed: frozenset[str] = frozenset()
     forgotten: frozenset[str] = frozenset()
-    deferred: bool = False
-    """The look for removals was skipped: a first sync (:meth:`apply_removals`)."""
 
     def __post_init__(self) -> None:
         self.forgotten = self.state.forgotten_hashes(self.name)
 
-    def apply_removals(self, crm: CRM) -> None:
+    def apply_removals(self, crm: CRM, started: datetime) -> None:
         """Ask ``crm`` what left since the last look, drop it from the state, clear the
         survivors' fingerprints, and move the look's cursor.
 
-        A first sync (no look yet, no record known) skips the look: nothing known can have
-        left, and the look would only date itself (on HubSpot a page of the recycle bin and a
-        search before the first record is read). :meth:`date_first_look` dates it once the
-        sweep is complete; until then every run is a first sync again or looks from the
-        beginning."""
+        A first sync (no look yet, nothing held of any record) skips the look: nothing known
+        can have left, and the look would only date itself (on HubSpot a page of the recycle
+        bin and a search before the first record is read). It is dated at the run's
+        ``started`` instead, whatever becomes of the run: every record the state comes to
+        hold is read after that, and the next look starts an overlap earlier (which also
+        covers a local clock somewhat ahead of the CRM's, as every look's end does)."""
         stored = self.state.get_cursor(self.name, REMOVALS_STREAM)
-        if stored is None and not self.state.record_count(self.name):
-            self.deferred = True
+        if stored is None and not self.state.holds_any(self.name):
+            self.state.set_cursor(self.name, REMOVALS_STREAM, started.isoformat())
             return
         found = crm.removed_since(datetime.fromisoformat(stored) if stored else None)
         pairs = [(r.record_id, r.kind) for r in found.removals]
@@ -79,14 +78,6 @@ class Lifecycle:
         self.state.clear_fingerprints(self.name, survivors - {i for i, _ in pairs})
         self.removed = frozenset(i for i, _ in pairs)
         self.state.set_cursor(self.name, REMOVALS_STREAM, found.reached.isoformat())
-
-    def date_first_look(self, cursor: Cursor | None, started: datetime) -> None:
-        """After a run whose look was deferred, given the change stream's stored ``cursor``:
-        once the sweep is complete, removals are known up to the run's ``started`` (every
-        record it delivered was read later; the next look starts an overlap earlier, which
-        also covers a local clock somewhat ahead of the CRM's, as every look's end does)."""
-        if self.deferred and cursor is not None and cursor.resume is None:
-            self.state.set_cursor(self.name, REMOVALS_STREAM, started.isoformat())
 
     def rewind(self, cursor: Cursor | None, *, count: bool) -> Cursor | None:
         """``cursor`` moved back to the oldest failure still worth retrying (no ``seen``: the

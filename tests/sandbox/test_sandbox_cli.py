@@ -82,7 +82,8 @@ def _free_port_pair() -> int:
         port = rng.randrange(20_000, 32_000)
         probes = []
         try:
-            probes += [bind_socket(port), bind_socket(port + 1)]
+            for candidate in (port, port + 1):
+                probes.append(bind_socket(candidate))
         except OSError:
             continue
         finally:
