@@ -7,8 +7,8 @@ Half the orgs are Salesforce, half HubSpot (each sandbox serves one of each), se
 bank data (20% open). For every worker count the orgs are freshly seeded, one sync per org is
 enqueued at once, and the wall time runs until every org's sync is recorded in the shared
 PostgreSQL state (a schema of its own per round, dropped afterwards, so no round writes into
-what earlier ones left). Prints one JSON object: per worker count the wall time and leads synced per
-second, and the speed-up over one worker. The work is I/O bound (100 ms per call), so the goal
+what earlier ones left). Prints one JSON object: per worker count the wall time and leads synced
+per second, and the speed-up over one worker. The work is I/O bound (100 ms per call), so the goal
 is at least 3x at 4 workers; on a shared 2-core machine the scoring and the emulators' own CPU
 cap it. Needs a Redis broker and PostgreSQL (defaults: ``LEADSCORE_TEST_REDIS_URL`` and
 ``LEADSCORE_TEST_POSTGRES_URL``).

@@ -15,10 +15,10 @@
 
 from __future__ import annotations
 
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hubspot.crm.objects import Filter, FilterGroup, PublicObjectSearchRequest
 
@@ -36,21 +36,11 @@ def removed_since(crm: HubSpotCRM, since: datetime | None) -> Removals:
 
     The merge search runs beside the archived listing (their buckets differ, and every sync
     waits for both before it reads anything)."""
-    merges: dict[str, Any] = {}
-
-    def find_merges() -> None:
-        try:
-            merges["found"] = _merges(crm, since)
-        except BaseException as error:  # raised in the calling thread
-            merges["error"] = error
-
-    searcher = threading.Thread(target=find_merges, name="leadscore-hubspot-merges",
-                                daemon=True)
-    searcher.start()
     removals: dict[str, Removal] = {}
     after = None
     reached: datetime | None = None
-    try:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadscore-hubspot-merges") as pool:
+        merging = pool.submit(_merges, crm, since)
         while True:
             data = crm.request(partial(crm.basic_api.get_page_with_http_info, crm.object_name,
                                        limit=LIST_PAGE, after=after, properties=[ID_PROPERTY],
@@ -63,12 +53,8 @@ def removed_since(crm: HubSpotCRM, since: datetime | None) -> Removals:
             after = data.paging.next.after if data.paging and data.paging.next else None
             if after is None:
                 break
-    finally:
-        searcher.join()
-    if "error" in merges:
-        raise merges["error"]
-    for removal in merges["found"]:
-        removals.setdefault(removal.record_id, removal)
+        for removal in merging.result():  # the search's own error, if any, is raised here
+            removals.setdefault(removal.record_id, removal)
     return Removals(tuple(removals.values()), reached, complete=True)
 
 
